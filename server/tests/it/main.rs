@@ -1,0 +1,6 @@
+//! The integration tests of `consentry-server`: one binary (linking dominates build time).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
+
+mod support;
+
+mod store_contract;
