@@ -1,1 +1,385 @@
-fn main() {}
+//! `consentry`: the command line. It parses arguments and composes the crates; the work is done
+//! in `consentry-server`.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use consentry_server::clock::{SharedClock, SystemClock, rfc3339};
+use consentry_server::config::{Config, Loaded};
+use consentry_server::keys::SigningAlg;
+use consentry_server::registration::metadata::{ClientMetadata, Profile, new_client};
+use consentry_server::serve::{self, Listeners};
+use consentry_server::store::{ClientStore as _, Role, User, UserStore as _};
+
+#[derive(Parser)]
+#[command(
+    name = "consentry",
+    version,
+    about = "Identity and consent server for open banking (OpenID Connect, FAPI)"
+)]
+struct Cli {
+    /// Configuration file (TOML). Defaults to $CONSENTRY_CONFIG, then ./consentry.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: public listener (discovery, JWKS, login), mTLS listener, admin listener.
+    ///
+    /// On first start it creates the database, the master key file, the signing keys and, unless
+    /// tls.cert_file is set, a local CA with a server certificate, all under storage.data_dir.
+    Serve {
+        /// Seed a demo bank (customers, accounts, a year of transactions, a demo TPP) on first
+        /// start, and print how to use it. Existing data is kept.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Same as `serve --demo`.
+    Demo,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Signing keys: list them, or rotate to new ones with overlap.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Customers and operators.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// OAuth clients (TPPs).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List signing keys with their state (next, active, retired, expired) and dates.
+    List,
+    /// Create the next signing key of each algorithm. It is published at once and starts signing
+    /// after keys.publish_lead_secs; the current key keeps being published until everything it
+    /// signed has expired.
+    Rotate {
+        /// Rotate only this algorithm.
+        #[arg(long, value_parser = ["PS256", "ES256"])]
+        alg: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a customer or an operator. The password is read from standard input when
+    /// --password-stdin is given, otherwise generated and printed once.
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    /// Login name (unique).
+    #[arg(long)]
+    username: String,
+    /// Full name shown on pages.
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Phone number for SMS one-time codes, in E.164 form.
+    #[arg(long)]
+    phone: Option<String>,
+    /// `customer` (a PSU) or `operator` (bank staff using /admin).
+    #[arg(long, default_value = "customer", value_parser = ["customer", "operator"])]
+    role: String,
+    /// Read the password from standard input (first line).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client from an RFC 7591 metadata document (JSON). Prints the client_id, and
+    /// the client secret once for the secret-based methods of plain OIDC clients.
+    Add {
+        /// The metadata file.
+        #[arg(long, value_name = "FILE")]
+        metadata: PathBuf,
+    },
+    /// List registered clients.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment) with secrets redacted, and
+    /// any unknown keys.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let loaded = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    consentry_server::telemetry::init_tracing(&loaded.config.telemetry);
+    for key in &loaded.unknown_keys {
+        tracing::warn!(key = %key, "unknown configuration key ignored");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, loaded, started)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+async fn run(command: Command, loaded: Loaded, started: Instant) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let config = loaded.config;
+    match command {
+        Command::Serve { demo } => serve(config, clock, demo, started).await,
+        Command::Demo => serve(config, clock, true, started).await,
+        Command::Migrate => {
+            let store = serve::open_store(&config).await?;
+            println!("database is up to date ({:?})", store.backend());
+            Ok(())
+        }
+        Command::Keys(cmd) => keys(cmd, config, clock).await,
+        Command::User(UserCommand::Add(add)) => add_user(add, config, clock).await,
+        Command::Client(cmd) => client(cmd, config, clock).await,
+        Command::Config(ConfigCommand::Check) => {
+            match &loaded.file {
+                Some(file) => println!("# configuration file: {}", file.display()),
+                None => println!("# no configuration file; defaults and environment"),
+            }
+            for key in &loaded.unknown_keys {
+                println!("# unknown key (ignored): {key}");
+            }
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    config: Config,
+    clock: SharedClock,
+    demo: bool,
+    started: Instant,
+) -> anyhow::Result<()> {
+    // Bind first: a port in use stops start-up before anything is created or changed.
+    let listeners = Listeners::bind(&config).await?;
+    let prepared = serve::prepare(config, clock).await?;
+    if !prepared.created_keys.is_empty() {
+        tracing::info!(kids = ?prepared.created_keys, "created signing keys");
+    }
+    let demo_report = if demo {
+        Some(
+            consentry_server::demo::seed(&prepared)
+                .await
+                .context("seeding the demo bank")?,
+        )
+    } else {
+        None
+    };
+    let running = serve::start(prepared, listeners)?;
+    let config = &running.state.config;
+    tracing::info!(
+        public = %running.public_addr,
+        mtls = %running.mtls_addr,
+        admin = %running.admin_addr,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+    println!("Consentry is ready ({} ms)", started.elapsed().as_millis());
+    println!(
+        "  issuer     {}",
+        config.server.issuer.as_str().trim_end_matches('/')
+    );
+    println!(
+        "  discovery  {}.well-known/openid-configuration",
+        config.server.issuer
+    );
+    println!(
+        "  mTLS       {} (listening on {})",
+        config.mtls_base_url(),
+        running.mtls_addr
+    );
+    println!("  metrics    http://{}/metrics", running.admin_addr);
+    if let Some(report) = demo_report {
+        print!("{report}");
+    }
+    running.run_until(serve::shutdown_signal()).await;
+    Ok(())
+}
+
+async fn keys(cmd: KeysCommand, config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    let (_store, keys) = serve::open_keys(&config, clock).await?;
+    match cmd {
+        KeysCommand::List => {
+            let list = keys.list().await?;
+            if list.is_empty() {
+                println!("no signing keys yet: they are created on first `consentry serve`");
+            }
+            println!(
+                "{:<44} {:<6} {:<8} {:<21} {:<21} {:<21}",
+                "kid", "alg", "state", "signs from", "signs until", "published until"
+            );
+            for k in list {
+                let opt = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), rfc3339);
+                println!(
+                    "{:<44} {:<6} {:<8} {:<21} {:<21} {:<21}",
+                    k.kid,
+                    k.alg.as_str(),
+                    k.state.as_str(),
+                    rfc3339(k.activates_at),
+                    opt(k.retires_at),
+                    opt(k.unpublish_at)
+                );
+            }
+        }
+        KeysCommand::Rotate { alg } => {
+            let algs = match alg.as_deref() {
+                Some("PS256") => vec![SigningAlg::PS256],
+                Some("ES256") => vec![SigningAlg::ES256],
+                _ => vec![SigningAlg::PS256, SigningAlg::ES256],
+            };
+            for r in keys.rotate(&algs).await? {
+                println!(
+                    "{}: new key {} is published now and signs from {}; {} signs until {} and stays published until {}",
+                    r.alg.as_str(),
+                    r.new_kid,
+                    rfc3339(r.activates_at),
+                    r.retiring_kid,
+                    rfc3339(r.retires_at),
+                    rfc3339(r.unpublish_at)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn add_user(add: UserAdd, config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    let store = serve::open_store(&config).await?;
+    let (password, generated) = if add.password_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .context("reading the password from standard input")?;
+        let password = input.lines().next().unwrap_or_default().to_owned();
+        anyhow::ensure!(
+            password.chars().count() >= 12,
+            "the password must have at least 12 characters"
+        );
+        (password, false)
+    } else {
+        (
+            consentry_server::crypto::random_token()[..20].to_owned(),
+            true,
+        )
+    };
+    let hasher = consentry_server::app::App::password_hasher(&config)?;
+    let role = if add.role == "operator" {
+        Role::Operator
+    } else {
+        Role::Customer
+    };
+    let user = User {
+        id: consentry_server::crypto::new_id(),
+        username: add.username.trim().to_owned(),
+        display_name: add.name,
+        email: add.email,
+        phone: add.phone,
+        role,
+        password_hash: hasher.hash(&password).await?,
+        disabled_at: None,
+        created_at: clock.now(),
+    };
+    anyhow::ensure!(!user.username.is_empty(), "the username cannot be empty");
+    store.insert_user(&user).await.map_err(|e| match e {
+        consentry_server::store::StoreError::Conflict { .. } => {
+            anyhow::anyhow!("username {} is taken", user.username)
+        }
+        other => other.into(),
+    })?;
+    println!("added {} {} ({})", role.as_str(), user.username, user.id);
+    if generated {
+        println!("password: {password}");
+        println!("(shown once; it is stored only as an argon2id hash)");
+    }
+    Ok(())
+}
+
+async fn client(cmd: ClientCommand, config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    let store = serve::open_store(&config).await?;
+    match cmd {
+        ClientCommand::Add { metadata } => {
+            let text = std::fs::read_to_string(&metadata)
+                .with_context(|| format!("cannot read metadata file {}", metadata.display()))?;
+            let parsed = ClientMetadata::parse(&text)
+                .and_then(|m| m.validate(Profile::Fapi1Advanced))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let new = new_client(parsed, clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .insert_client(&new.record)
+                .await
+                .map_err(|e| match e {
+                    consentry_server::store::StoreError::Conflict { .. } => {
+                        anyhow::anyhow!("client_id {} is taken", new.record.client_id)
+                    }
+                    other => other.into(),
+                })?;
+            println!("client_id: {}", new.record.client_id);
+            println!("profile:   {}", new.record.profile);
+            if let Some(secret) = new.secret {
+                println!("client_secret: {secret}");
+                println!("(shown once; it is stored only as a hash)");
+            }
+        }
+        ClientCommand::List => {
+            for c in store.list_clients().await? {
+                println!(
+                    "{}  {}  {}  {}  {}",
+                    c.client_id,
+                    c.profile,
+                    c.status.as_str(),
+                    rfc3339(c.created_at),
+                    c.client_name.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -11,7 +11,10 @@ use sha2::{Digest as _, Sha256};
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // The OS generator failing is not recoverable; every caller needs real randomness.
-    #[expect(clippy::expect_used, reason = "no secure fallback exists when the OS CSPRNG fails")]
+    #[expect(
+        clippy::expect_used,
+        reason = "no secure fallback exists when the OS CSPRNG fails"
+    )]
     OsRng
         .try_fill_bytes(&mut out)
         .expect("the operating system's random number generator failed");
@@ -21,6 +24,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A URL-safe random token carrying 256 bits.
 pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
+}
+
+/// A new random identifier (UUID v4) for stored records.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 pub fn b64url(bytes: &[u8]) -> String {

@@ -1,2 +1,15 @@
 //! The HTTP layer: listeners, routers, extractors, and the one mapping of errors to responses.
 //! Handlers are thin: they extract, call the protocol core, and map the result.
+
+pub mod client_cert;
+pub mod csrf;
+pub mod discovery;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod listener;
+pub mod login;
+pub mod pages;
+pub mod routes;
+pub mod session;
+pub mod tls_info;

@@ -1,0 +1,55 @@
+//! Every route of the server, in one file. The path constants are shared with the discovery
+//! document builder, so what is advertised and what is served cannot drift.
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::{discovery, health, login, pages, tls_info};
+use crate::app::AppState;
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const JWKS: &str = "/jwks";
+pub const HOME: &str = "/";
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+pub const ASSETS: &str = "/assets/{file}";
+/// On the mTLS listener: what the server sees of the caller's client certificate.
+pub const CLIENT_CERTIFICATE: &str = "/tls/client-certificate";
+pub const METRICS: &str = "/metrics";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+
+/// The public listener: discovery, keys, login pages.
+pub fn public(state: AppState) -> Router {
+    Router::new()
+        .route(DISCOVERY, get(discovery::openid_configuration))
+        .route(JWKS, get(discovery::jwks))
+        .route(HOME, get(login::home))
+        .route(LOGIN, get(login::login_page).post(login::login_submit))
+        .route(LOGOUT, post(login::logout))
+        .route(ASSETS, get(pages::serve_asset))
+        .layer(login::session_layer(&state))
+        .fallback(|| async { super::error::PageError::NotFound })
+        .with_state(state)
+}
+
+/// The mTLS listener: endpoints that authenticate clients by certificate.
+pub fn mtls(state: AppState) -> Router {
+    Router::new()
+        .route(DISCOVERY, get(discovery::openid_configuration))
+        .route(JWKS, get(discovery::jwks))
+        .route(CLIENT_CERTIFICATE, get(tls_info::client_certificate))
+        .fallback(|| async {
+            crate::protocol::error::OAuthError::invalid_request("unknown endpoint")
+        })
+        .with_state(state)
+}
+
+/// The local admin listener: metrics and health.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route(METRICS, get(health::metrics))
+        .route(HEALTHZ, get(health::healthz))
+        .route(READYZ, get(health::readyz))
+        .with_state(state)
+}
