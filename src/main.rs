@@ -198,6 +198,7 @@ async fn serve(
     demo: bool,
     started: Instant,
 ) -> anyhow::Result<()> {
+    let stop = serve::shutdown_signal();
     // Bind first: a port in use stops start-up before anything is created or changed.
     let listeners = Listeners::bind(&config).await?;
     let prepared = serve::prepare(config, clock).await?;
@@ -222,25 +223,15 @@ async fn serve(
         ready_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
-    println!("Consentry is ready ({} ms)", started.elapsed().as_millis());
-    println!(
-        "  issuer     {}",
-        config.server.issuer.as_str().trim_end_matches('/')
-    );
-    println!(
-        "  discovery  {}.well-known/openid-configuration",
-        config.server.issuer
-    );
-    println!(
-        "  mTLS       {} (listening on {})",
-        config.mtls_base_url(),
-        running.mtls_addr
-    );
+    println!("  issuer     {}", config.server.issuer.as_str().trim_end_matches('/'));
+    println!("  discovery  {}.well-known/openid-configuration", config.server.issuer);
+    println!("  mTLS       {} (listening on {})", config.mtls_base_url(), running.mtls_addr);
     println!("  metrics    http://{}/metrics", running.admin_addr);
     if let Some(report) = demo_report {
         print!("{report}");
     }
-    running.run_until(serve::shutdown_signal()).await;
+    println!("Consentry is ready ({} ms)", started.elapsed().as_millis());
+    running.run_until(stop).await;
     Ok(())
 }
 

@@ -1,6 +1,14 @@
 //! The integration tests of `consentry-server`: one binary (linking dominates build time).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
 
 mod support;
 
+mod keys;
+mod server;
 mod store_contract;
+mod tls;

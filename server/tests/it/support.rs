@@ -18,7 +18,9 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
     init();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = Store::sqlite_url(&dir.path().join("test.db"));
-    let store = Store::open(&url, &ConnectOptions::default()).await.expect("open sqlite");
+    let store = Store::open(&url, &ConnectOptions::default())
+        .await
+        .expect("open sqlite");
     (store, dir)
 }
 
@@ -34,7 +36,9 @@ pub fn postgres_base_url() -> Option<String> {
                 std::env::var_os("CI").is_none(),
                 "CI is set but CONSENTRY_TEST_POSTGRES_URL is not: the PostgreSQL tests must run in CI"
             );
-            eprintln!("SKIPPING the PostgreSQL half: CONSENTRY_TEST_POSTGRES_URL is not set (scripts/test sets it)");
+            eprintln!(
+                "SKIPPING the PostgreSQL half: CONSENTRY_TEST_POSTGRES_URL is not set (scripts/test sets it)"
+            );
             None
         }
     }
@@ -48,11 +52,20 @@ pub async fn postgres_store() -> Option<Store> {
     let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Store::connect(&base, &ConnectOptions::default())
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at CONSENTRY_TEST_POSTGRES_URL is not reachable: {e}"));
-    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at CONSENTRY_TEST_POSTGRES_URL is not reachable: {e}")
+        });
+    admin
+        .execute_raw(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     admin.close().await;
     let url = database_url(&base, &name);
-    Some(Store::open(&url, &ConnectOptions::default()).await.expect("open postgres test database"))
+    Some(
+        Store::open(&url, &ConnectOptions::default())
+            .await
+            .expect("open postgres test database"),
+    )
 }
 
 /// `base` with its database name replaced by `name`.
@@ -70,4 +83,135 @@ pub async fn all_stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>
         stores.push(("postgres", pg, None));
     }
     stores
+}
+
+/// A whole server, started in-process on loopback ports over real TLS, on a fresh database.
+pub struct TestServer {
+    pub running: Option<consentry_server::serve::Running>,
+    pub public: String,
+    pub mtls: String,
+    pub admin: String,
+    pub ca_pem: Vec<u8>,
+    pub data_dir: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Which database a test server uses.
+#[derive(Clone)]
+pub enum TestDb {
+    Sqlite,
+    /// A PostgreSQL database URL, shared by every server given it.
+    Postgres(String),
+}
+
+/// A fresh PostgreSQL database for servers to share, or `None` outside CI when none is configured.
+pub async fn postgres_database() -> Option<String> {
+    init();
+    let base = postgres_base_url()?;
+    let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Store::connect(&base, &ConnectOptions::default()).await.expect("PostgreSQL reachable");
+    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    admin.close().await;
+    Some(database_url(&base, &name))
+}
+
+/// A configuration for tests: cheap argon2, loopback addresses, data in `dir`.
+pub fn test_config(dir: &std::path::Path, db: &TestDb) -> consentry_server::config::Config {
+    let mut config = consentry_server::config::Config::default();
+    config.storage.data_dir = dir.to_owned();
+    if let TestDb::Postgres(url) = db {
+        config.storage.database_url = Some(consentry_server::config::Secret::new(url.clone()));
+    }
+    config.login.argon2_memory_kib = 64;
+    config.login.argon2_iterations = 1;
+    config.server.shutdown_grace_secs = 5;
+    config
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a server; `adjust` may change the configuration. With a shared PostgreSQL database
+    /// several servers form one multi-node deployment; they share the master key through the
+    /// first server's data directory when `adjust` sets `keys.master_key`.
+    pub async fn start_with(db: TestDb, adjust: impl FnOnce(&mut consentry_server::config::Config)) -> TestServer {
+        init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path(), &db);
+        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mtls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (pp, mp) = (public.local_addr().unwrap().port(), mtls.local_addr().unwrap().port());
+        config.server.issuer = url::Url::parse(&format!("https://localhost:{pp}")).unwrap();
+        config.server.mtls_addr = mtls.local_addr().unwrap();
+        config.server.mtls_base_url = Some(url::Url::parse(&format!("https://localhost:{mp}")).unwrap());
+        adjust(&mut config);
+        let clock: consentry_server::clock::SharedClock = std::sync::Arc::new(consentry_server::clock::SystemClock);
+        let prepared = consentry_server::serve::prepare(config.clone(), clock).await.expect("prepare server");
+        let ca_pem = std::fs::read(dir.path().join("tls/ca.crt")).expect("local CA written");
+        let running = consentry_server::serve::start(prepared, consentry_server::serve::Listeners { public, mtls, admin })
+            .expect("start server");
+        TestServer {
+            public: format!("https://localhost:{}", running.public_addr.port()),
+            mtls: format!("https://localhost:{}", running.mtls_addr.port()),
+            admin: format!("http://{}", running.admin_addr),
+            running: Some(running),
+            ca_pem,
+            data_dir: dir.path().to_owned(),
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn state(&self) -> &consentry_server::app::AppState {
+        &self.running.as_ref().expect("running").state
+    }
+
+    /// A browser-like client: trusts the local CA, keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        self.client_builder().cookie_store(true).build().unwrap()
+    }
+
+    /// A client that trusts this server's CA (another server's CA too, for multi-node tests).
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Adds a customer with `password` directly in the store.
+pub async fn add_customer(server: &TestServer, username: &str, password: &str) -> String {
+    use consentry_server::store::UserStore as _;
+    let state = server.state();
+    let id = uuid::Uuid::new_v4().to_string();
+    let user = consentry_server::store::User {
+        id: id.clone(),
+        username: username.to_owned(),
+        display_name: format!("{username} Example"),
+        email: None,
+        phone: None,
+        role: consentry_server::store::Role::Customer,
+        password_hash: state.passwords.hash(password).await.unwrap(),
+        disabled_at: None,
+        created_at: 0,
+    };
+    state.store.insert_user(&user).await.unwrap();
+    id
+}
+
+/// The value of `name="csrf_token"` in a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).map(|i| i + marker.len()).expect("page has a CSRF token");
+    html[start..].split('"').next().unwrap().to_owned()
 }
