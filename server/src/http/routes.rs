@@ -19,16 +19,19 @@ pub const METRICS: &str = "/metrics";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 
-/// The public listener: discovery, keys, login pages.
+/// The public listener: discovery, keys, login pages. Only the pages carry the session layer, so
+/// discovery, JWKS and assets never touch the session table.
 pub fn public(state: AppState) -> Router {
-    Router::new()
-        .route(DISCOVERY, get(discovery::openid_configuration))
-        .route(JWKS, get(discovery::jwks))
+    let pages = Router::new()
         .route(HOME, get(login::home))
         .route(LOGIN, get(login::login_page).post(login::login_submit))
         .route(LOGOUT, post(login::logout))
+        .layer(login::session_layer(&state));
+    Router::new()
+        .route(DISCOVERY, get(discovery::openid_configuration))
+        .route(JWKS, get(discovery::jwks))
         .route(ASSETS, get(pages::serve_asset))
-        .layer(login::session_layer(&state))
+        .merge(pages)
         .fallback(|| async { super::error::PageError::NotFound })
         .with_state(state)
 }

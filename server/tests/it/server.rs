@@ -127,6 +127,29 @@ async fn customer_logs_in_and_out_with_rotated_session_and_csrf() {
 }
 
 #[tokio::test]
+async fn a_session_ends_after_the_idle_time() {
+    use consentry_server::clock::{Clock as _, FixedClock, SystemClock};
+    let clock = std::sync::Arc::new(FixedClock::new(SystemClock.now()));
+    let server = TestServer::start_with_clock(TestDb::Sqlite, clock.clone(), |c| c.login.session_idle_secs = 600).await;
+    add_customer(&server, "hana", "hana-password-1").await;
+    let browser = server.browser();
+    let login = browser.get(format!("{}/login", server.public)).send().await.unwrap().text().await.unwrap();
+    let ok = browser
+        .post(format!("{}/login", server.public))
+        .form(&[("username", "hana"), ("password", "hana-password-1"), ("csrf_token", &csrf_of(&login))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let home = || async { browser.get(format!("{}/", server.public)).send().await.unwrap().text().await.unwrap() };
+    clock.advance(590);
+    assert!(home().await.contains("hana Example"), "still signed in before the idle time");
+    clock.advance(700);
+    assert!(!home().await.contains("hana Example"), "signed out after the idle time");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn repeated_failures_throttle_the_account() {
     let server = TestServer::start_with(TestDb::Sqlite, |c| c.login.account_max_failures = 3).await;
     add_customer(&server, "erin", "erin-password-1").await;

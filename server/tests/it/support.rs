@@ -137,6 +137,14 @@ impl TestServer {
     /// several servers form one multi-node deployment; they share the master key through the
     /// first server's data directory when `adjust` sets `keys.master_key`.
     pub async fn start_with(db: TestDb, adjust: impl FnOnce(&mut consentry_server::config::Config)) -> TestServer {
+        Self::start_with_clock(db, std::sync::Arc::new(consentry_server::clock::SystemClock), adjust).await
+    }
+
+    pub async fn start_with_clock(
+        db: TestDb,
+        clock: consentry_server::clock::SharedClock,
+        adjust: impl FnOnce(&mut consentry_server::config::Config),
+    ) -> TestServer {
         init();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path(), &db);
@@ -148,7 +156,6 @@ impl TestServer {
         config.server.mtls_addr = mtls.local_addr().unwrap();
         config.server.mtls_base_url = Some(url::Url::parse(&format!("https://localhost:{mp}")).unwrap());
         adjust(&mut config);
-        let clock: consentry_server::clock::SharedClock = std::sync::Arc::new(consentry_server::clock::SystemClock);
         let prepared = consentry_server::serve::prepare(config.clone(), clock).await.expect("prepare server");
         let ca_pem = std::fs::read(dir.path().join("tls/ca.crt")).expect("local CA written");
         let running = consentry_server::serve::start(prepared, consentry_server::serve::Listeners { public, mtls, admin })
