@@ -27,7 +27,9 @@ impl TryFrom<String> for ClientStatus {
         match s.as_str() {
             "active" => Ok(ClientStatus::Active),
             "suspended" => Ok(ClientStatus::Suspended),
-            other => Err(StoreError::Corrupt(format!("unknown client status {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown client status {other:?}"
+            ))),
         }
     }
 }
@@ -54,24 +56,33 @@ pub trait ClientStore {
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
 }
 
-const CLIENT_COLUMNS: &str = "client_id, client_name, profile, metadata, secret_hash, status, created_at, updated_at";
+const CLIENT_COLUMNS: &str =
+    "client_id, client_name, profile, metadata, secret_hash, status, created_at, updated_at";
 
 pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, client_name, profile, metadata, \
      secret_hash, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Binds a [`ClientRecord`] to [`INSERT_CLIENT`]'s placeholders, for either backend.
+macro_rules! bind_client {
+    ($query:expr, $c:expr) => {
+        $query
+            .bind(&$c.client_id)
+            .bind(&$c.client_name)
+            .bind(&$c.profile)
+            .bind(&$c.metadata)
+            .bind(&$c.secret_hash)
+            .bind($c.status.as_str())
+            .bind($c.created_at)
+            .bind($c.updated_at)
+    };
+}
+pub(super) use bind_client;
 
 #[async_trait]
 impl ClientStore for Store {
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            sqlx::query(INSERT_CLIENT)
-                .bind(&c.client_id)
-                .bind(&c.client_name)
-                .bind(&c.profile)
-                .bind(&c.metadata)
-                .bind(&c.secret_hash)
-                .bind(c.status.as_str())
-                .bind(c.created_at)
-                .bind(c.updated_at)
+            bind_client!(sqlx::query(INSERT_CLIENT), c)
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -81,11 +92,16 @@ impl ClientStore for Store {
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
-        Ok(with_pool!(self, |pool| sqlx::query_as(&sql).bind(client_id).fetch_optional(pool).await?))
+        Ok(with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id");
-        Ok(with_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?))
+        Ok(with_pool!(self, |pool| sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await?))
     }
 }

@@ -34,10 +34,28 @@ pub trait KeyStore {
         retires_at: UnixTime,
         unpublish_at: UnixTime,
     ) -> StoreResult<()>;
+    /// Inserts `key` unless a key of its `alg` exists already; returns whether it did. Concurrent
+    /// calls (nodes starting together) are serialised, so at most one first key per alg is created.
+    async fn insert_first_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 }
 
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, \
      activates_at, retires_at, unpublish_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Binds a [`SigningKeyRecord`] to [`INSERT_KEY`]'s placeholders, for either backend.
+macro_rules! bind_key {
+    ($query:expr, $k:expr) => {
+        $query
+            .bind(&$k.kid)
+            .bind(&$k.alg)
+            .bind(&$k.public_jwk)
+            .bind(&$k.private_jwk)
+            .bind($k.created_at)
+            .bind($k.activates_at)
+            .bind($k.retires_at)
+            .bind($k.unpublish_at)
+    };
+}
 
 #[async_trait]
 impl KeyStore for Store {
@@ -54,15 +72,7 @@ impl KeyStore for Store {
 
     async fn insert_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            sqlx::query(INSERT_KEY)
-                .bind(&k.kid)
-                .bind(&k.alg)
-                .bind(&k.public_jwk)
-                .bind(&k.private_jwk)
-                .bind(k.created_at)
-                .bind(k.activates_at)
-                .bind(k.retires_at)
-                .bind(k.unpublish_at)
+            bind_key!(sqlx::query(INSERT_KEY), k)
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -89,21 +99,44 @@ impl KeyStore for Store {
             .await?
             .rows_affected();
             if retired != 1 {
-                return Err(super::StoreError::Conflict { constraint: "signing_keys.retires_at".to_owned() });
+                return Err(super::StoreError::Conflict {
+                    constraint: "signing_keys.retires_at".to_owned(),
+                });
             }
-            sqlx::query(INSERT_KEY)
-                .bind(&k.kid)
-                .bind(&k.alg)
-                .bind(&k.public_jwk)
-                .bind(&k.private_jwk)
-                .bind(k.created_at)
-                .bind(k.activates_at)
-                .bind(k.retires_at)
-                .bind(k.unpublish_at)
+            bind_key!(sqlx::query(INSERT_KEY), k)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?
         });
         Ok(())
+    }
+
+    async fn insert_first_key(&self, k: &SigningKeyRecord) -> StoreResult<bool> {
+        let inserted = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // Takes a row lock that every concurrent caller queues on (a write lock in SQLite), so
+            // the count below sees any key a caller ahead of us committed.
+            sqlx::query(
+                "INSERT INTO server_meta (name, value) VALUES ('signing_keys_lock', '') \
+                 ON CONFLICT (name) DO UPDATE SET value = server_meta.value",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let (existing,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM signing_keys WHERE alg = $1")
+                    .bind(&k.alg)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if existing > 0 {
+                false
+            } else {
+                bind_key!(sqlx::query(INSERT_KEY), k)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                true
+            }
+        });
+        Ok(inserted)
     }
 }

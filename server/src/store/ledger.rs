@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::clients::INSERT_CLIENT;
+use super::clients::{INSERT_CLIENT, bind_client};
+use super::users::{INSERT_USER, bind_user};
 use super::{ClientRecord, Store, StoreResult, User, with_pool};
 use crate::clock::UnixTime;
 
@@ -66,7 +67,12 @@ pub struct BankSeed {
 pub trait LedgerStore {
     async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<Account>>;
     /// Transactions of an account booked in `[from, to)`, newest first.
-    async fn transactions(&self, account_id: &str, from: UnixTime, to: UnixTime) -> StoreResult<Vec<Transaction>>;
+    async fn transactions(
+        &self,
+        account_id: &str,
+        from: UnixTime,
+        to: UnixTime,
+    ) -> StoreResult<Vec<Transaction>>;
     async fn beneficiaries(&self, account_id: &str) -> StoreResult<Vec<Beneficiary>>;
     /// Writes `seed` in one transaction unless `marker` is already recorded; returns whether it wrote.
     async fn seed_once(&self, marker: &str, seed: &BankSeed) -> StoreResult<bool>;
@@ -87,7 +93,12 @@ impl LedgerStore for Store {
         }))
     }
 
-    async fn transactions(&self, account_id: &str, from: UnixTime, to: UnixTime) -> StoreResult<Vec<Transaction>> {
+    async fn transactions(
+        &self,
+        account_id: &str,
+        from: UnixTime,
+        to: UnixTime,
+    ) -> StoreResult<Vec<Transaction>> {
         Ok(with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, account_id, amount_minor, currency, status, booked_at, value_at, description, \
@@ -129,21 +140,9 @@ impl LedgerStore for Store {
                 return Ok(false);
             }
             for u in &seed.users {
-                sqlx::query(
-                    "INSERT INTO users (id, username, display_name, email, phone, role, password_hash, \
-                     disabled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&u.id)
-                .bind(&u.username)
-                .bind(&u.display_name)
-                .bind(&u.email)
-                .bind(&u.phone)
-                .bind(u.role.as_str())
-                .bind(&u.password_hash)
-                .bind(u.disabled_at)
-                .bind(u.created_at)
-                .execute(&mut *tx)
-                .await?;
+                bind_user!(sqlx::query(INSERT_USER), u)
+                    .execute(&mut *tx)
+                    .await?;
             }
             for a in &seed.accounts {
                 sqlx::query(
@@ -201,15 +200,7 @@ impl LedgerStore for Store {
                 .await?;
             }
             for c in &seed.clients {
-                sqlx::query(INSERT_CLIENT)
-                    .bind(&c.client_id)
-                    .bind(&c.client_name)
-                    .bind(&c.profile)
-                    .bind(&c.metadata)
-                    .bind(&c.secret_hash)
-                    .bind(c.status.as_str())
-                    .bind(c.created_at)
-                    .bind(c.updated_at)
+                bind_client!(sqlx::query(INSERT_CLIENT), c)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -9,8 +9,18 @@ use crate::clock::UnixTime;
 #[async_trait]
 pub trait SessionRecordStore {
     /// Inserts a new session; returns false when the id hash is taken (the caller draws another id).
-    async fn create_session(&self, id_hash: &[u8], data: &str, expires_at: UnixTime) -> StoreResult<bool>;
-    async fn save_session(&self, id_hash: &[u8], data: &str, expires_at: UnixTime) -> StoreResult<()>;
+    async fn create_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
+    async fn save_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
     /// The session's data, if it exists and has not expired at `now`.
     async fn load_session(&self, id_hash: &[u8], now: UnixTime) -> StoreResult<Option<String>>;
     async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()>;
@@ -20,7 +30,12 @@ pub trait SessionRecordStore {
 
 #[async_trait]
 impl SessionRecordStore for Store {
-    async fn create_session(&self, id_hash: &[u8], data: &str, expires_at: UnixTime) -> StoreResult<bool> {
+    async fn create_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
         let n = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (id_hash, data, expires_at) VALUES ($1, $2, $3) \
@@ -36,7 +51,12 @@ impl SessionRecordStore for Store {
         Ok(n == 1)
     }
 
-    async fn save_session(&self, id_hash: &[u8], data: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn save_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (id_hash, data, expires_at) VALUES ($1, $2, $3) \
@@ -65,7 +85,11 @@ impl SessionRecordStore for Store {
 
     async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await?.rows_affected()
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }

@@ -51,7 +51,11 @@ impl ThrottleStore for Store {
 
     async fn clear(&self, bucket: &str) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM throttle WHERE bucket = $1").bind(bucket).execute(pool).await?.rows_affected()
+            sqlx::query("DELETE FROM throttle WHERE bucket = $1")
+                .bind(bucket)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }

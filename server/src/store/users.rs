@@ -57,6 +57,26 @@ pub trait UserStore {
     async fn set_password_hash(&self, id: &str, password_hash: &str) -> StoreResult<()>;
 }
 
+pub(super) const INSERT_USER: &str = "INSERT INTO users (id, username, display_name, email, phone, role, \
+     password_hash, disabled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Binds a [`User`] to [`INSERT_USER`]'s placeholders, for either backend.
+macro_rules! bind_user {
+    ($query:expr, $u:expr) => {
+        $query
+            .bind(&$u.id)
+            .bind(&$u.username)
+            .bind(&$u.display_name)
+            .bind(&$u.email)
+            .bind(&$u.phone)
+            .bind($u.role.as_str())
+            .bind(&$u.password_hash)
+            .bind($u.disabled_at)
+            .bind($u.created_at)
+    };
+}
+pub(super) use bind_user;
+
 const USER_COLUMNS: &str =
     "id, username, display_name, email, phone, role, password_hash, disabled_at, created_at";
 
@@ -64,39 +84,36 @@ const USER_COLUMNS: &str =
 impl UserStore for Store {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO users (id, username, display_name, email, phone, role, password_hash, \
-                 disabled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&u.id)
-            .bind(&u.username)
-            .bind(&u.display_name)
-            .bind(&u.email)
-            .bind(&u.phone)
-            .bind(u.role.as_str())
-            .bind(&u.password_hash)
-            .bind(u.disabled_at)
-            .bind(u.created_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            bind_user!(sqlx::query(INSERT_USER), u)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        Ok(with_pool!(self, |pool| sqlx::query_as(&sql).bind(username).fetch_optional(pool).await?))
+        Ok(with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await?))
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(with_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+        Ok(with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     async fn list_users(&self, role: Role) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE role = $1 ORDER BY username");
-        Ok(with_pool!(self, |pool| sqlx::query_as(&sql).bind(role.as_str()).fetch_all(pool).await?))
+        Ok(with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(role.as_str())
+            .fetch_all(pool)
+            .await?))
     }
 
     async fn set_password_hash(&self, id: &str, password_hash: &str) -> StoreResult<()> {
@@ -108,6 +125,10 @@ impl UserStore for Store {
                 .await?
                 .rows_affected()
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }
