@@ -223,9 +223,19 @@ async fn serve(
         ready_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
-    println!("  issuer     {}", config.server.issuer.as_str().trim_end_matches('/'));
-    println!("  discovery  {}.well-known/openid-configuration", config.server.issuer);
-    println!("  mTLS       {} (listening on {})", config.mtls_base_url(), running.mtls_addr);
+    println!(
+        "  issuer     {}",
+        config.server.issuer.as_str().trim_end_matches('/')
+    );
+    println!(
+        "  discovery  {}.well-known/openid-configuration",
+        config.server.issuer
+    );
+    println!(
+        "  mTLS       {} (listening on {})",
+        config.mtls_base_url(),
+        running.mtls_addr
+    );
     println!("  metrics    http://{}/metrics", running.admin_addr);
     if let Some(report) = demo_report {
         print!("{report}");

@@ -120,7 +120,9 @@ pub struct TokensConfig {
 impl TokensConfig {
     /// The longest lifetime of anything the server signs: a retired key stays published this long.
     pub fn max_signed_lifetime(&self) -> i64 {
-        self.access_token_secs.max(self.id_token_secs).max(self.request_uri_secs)
+        self.access_token_secs
+            .max(self.id_token_secs)
+            .max(self.request_uri_secs)
     }
 }
 
@@ -184,13 +186,22 @@ fn default_issuer() -> Url {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("data"), database_url: None, max_connections: 16 }
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            max_connections: 16,
+        }
     }
 }
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { master_key: None, rsa_bits: 2048, publish_lead_secs: 3600, cache_secs: 30 }
+        Self {
+            master_key: None,
+            rsa_bits: 2048,
+            publish_lead_secs: 3600,
+            cache_secs: 30,
+        }
     }
 }
 
@@ -222,7 +233,10 @@ impl Default for LoginConfig {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        Self { log_format: LogFormat::Text, log_level: "info".to_owned() }
+        Self {
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+        }
     }
 }
 
@@ -244,13 +258,20 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("configuration file {path} is not valid TOML: {cause}")]
     Syntax { path: PathBuf, cause: String },
     #[error("configuration key {key}: {message}")]
     Invalid { key: String, message: String },
     #[error("cannot read {key} from file {path}: {cause}")]
-    SecretFile { key: String, path: PathBuf, cause: std::io::Error },
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 /// A loaded configuration with what the loader noticed.
@@ -277,36 +298,48 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Loaded, ConfigError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
-        let explicit = explicit
-            .map(Path::to_path_buf)
-            .or_else(|| env.iter().find(|(k, _)| k == CONFIG_ENV).map(|(_, v)| PathBuf::from(v)));
+        let explicit = explicit.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == CONFIG_ENV)
+                .map(|(_, v)| PathBuf::from(v))
+        });
         let (mut tree, file) = match explicit {
             Some(path) => (read_toml(&path)?, Some(path)),
-            None if Path::new(DEFAULT_FILE).exists() => {
-                (read_toml(Path::new(DEFAULT_FILE))?, Some(PathBuf::from(DEFAULT_FILE)))
-            }
+            None if Path::new(DEFAULT_FILE).exists() => (
+                read_toml(Path::new(DEFAULT_FILE))?,
+                Some(PathBuf::from(DEFAULT_FILE)),
+            ),
             None => (toml::Table::new(), None),
         };
-        let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
-            key: "(defaults)".to_owned(),
-            message: e.to_string(),
-        })?;
+        let defaults =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                key: "(defaults)".to_owned(),
+                message: e.to_string(),
+            })?;
         overlay_env(&mut tree, &defaults, &env)?;
         resolve_secret_files(&mut tree)?;
 
         let mut unknown_keys = Vec::new();
         let mut note_unknown = |path: serde_ignored::Path<'_>| unknown_keys.push(path.to_string());
         let de = serde_ignored::Deserializer::new(toml::Value::Table(tree), &mut note_unknown);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Invalid {
-            key: e.path().to_string(),
-            message: e.inner().message().to_owned(),
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Invalid {
+                key: e.path().to_string(),
+                message: e.inner().message().to_owned(),
+            })?;
         config.validate()?;
-        Ok(Loaded { config, unknown_keys, file })
+        Ok(Loaded {
+            config,
+            unknown_keys,
+            file,
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| ConfigError::Invalid { key: key.to_owned(), message: message.to_owned() };
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
         let issuer = &self.server.issuer;
         if issuer.scheme() != "https" {
             return Err(invalid("server.issuer", "must be an https URL"));
@@ -325,19 +358,28 @@ impl Config {
         if let Some(url) = &self.storage.database_url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {
-            return Err(invalid("storage.database_url", "must start with sqlite: or postgres://"));
+            return Err(invalid(
+                "storage.database_url",
+                "must start with sqlite: or postgres://",
+            ));
         }
         if self.storage.max_connections == 0 {
             return Err(invalid("storage.max_connections", "must be at least 1"));
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
-            return Err(invalid("tls.cert_file", "tls.cert_file and tls.key_file go together"));
+            return Err(invalid(
+                "tls.cert_file",
+                "tls.cert_file and tls.key_file go together",
+            ));
         }
         if self.keys.rsa_bits < 2048 {
             return Err(invalid("keys.rsa_bits", "must be at least 2048"));
         }
         if self.keys.publish_lead_secs < 0 || self.keys.cache_secs < 0 {
-            return Err(invalid("keys.publish_lead_secs", "durations cannot be negative"));
+            return Err(invalid(
+                "keys.publish_lead_secs",
+                "durations cannot be negative",
+            ));
         }
         let t = &self.tokens;
         for (key, value) in [
@@ -347,23 +389,35 @@ impl Config {
             ("tokens.authorization_code_secs", t.authorization_code_secs),
             ("tokens.request_uri_secs", t.request_uri_secs),
             ("login.session_idle_secs", self.login.session_idle_secs),
-            ("login.throttle_window_secs", self.login.throttle_window_secs),
+            (
+                "login.throttle_window_secs",
+                self.login.throttle_window_secs,
+            ),
         ] {
             if value <= 0 {
                 return Err(invalid(key, "must be a positive number of seconds"));
             }
         }
         if t.authorization_code_secs > 60 {
-            return Err(invalid("tokens.authorization_code_secs", "FAPI allows at most 60 seconds"));
+            return Err(invalid(
+                "tokens.authorization_code_secs",
+                "FAPI allows at most 60 seconds",
+            ));
         }
         if !(10..=600).contains(&t.request_uri_secs) {
-            return Err(invalid("tokens.request_uri_secs", "must be between 10 and 600 seconds"));
+            return Err(invalid(
+                "tokens.request_uri_secs",
+                "must be between 10 and 600 seconds",
+            ));
         }
         if self.login.argon2_memory_kib < 8 * self.login.argon2_parallelism.max(1)
             || self.login.argon2_iterations == 0
             || self.login.argon2_parallelism == 0
         {
-            return Err(invalid("login.argon2_memory_kib", "argon2 parameters out of range"));
+            return Err(invalid(
+                "login.argon2_memory_kib",
+                "argon2 parameters out of range",
+            ));
         }
         if self.login.account_max_failures < 1 || self.login.address_max_failures < 1 {
             return Err(invalid("login.account_max_failures", "must be at least 1"));
@@ -393,29 +447,44 @@ impl Config {
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
 fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read { path: path.to_owned(), cause })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+        path: path.to_owned(),
+        cause,
+    })?;
     text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Syntax { path: path.to_owned(), cause: e.message().to_owned() })
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            cause: e.message().to_owned(),
+        })
 }
 
 /// Applies `CONSENTRY_SECTION__KEY=value` variables. The value is read as the type the default
 /// has at that key (integer, boolean, list), as a string where the default has none.
-fn overlay_env(tree: &mut toml::Table, defaults: &toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+fn overlay_env(
+    tree: &mut toml::Table,
+    defaults: &toml::Table,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if name == CONFIG_ENV || !rest.contains("__") {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         let key = path.join(".");
-        let value = typed_env_value(lookup(defaults, &path), raw).map_err(|message| ConfigError::Invalid {
-            key: format!("{key} (from {name})"),
-            message,
+        let value = typed_env_value(lookup(defaults, &path), raw).map_err(|message| {
+            ConfigError::Invalid {
+                key: format!("{key} (from {name})"),
+                message,
+            }
         })?;
         insert_path(tree, &path, value);
     }
@@ -435,12 +504,16 @@ fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value
 }
 
 fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
-    let Some((first, rest)) = path.split_first() else { return };
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
     if rest.is_empty() {
         table.insert(first.clone(), value);
         return;
     }
-    let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     if !entry.is_table() {
         *entry = toml::Value::Table(toml::Table::new());
     }
@@ -451,12 +524,16 @@ fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
 
 fn typed_env_value(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, String> {
     Ok(match default {
-        Some(toml::Value::Integer(_)) => {
-            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not a whole number"))?)
-        }
-        Some(toml::Value::Boolean(_)) => {
-            toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("{raw:?} is not true or false"))?)
-        }
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{raw:?} is not a whole number"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{raw:?} is not true or false"))?,
+        ),
         Some(toml::Value::Array(_)) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -474,16 +551,29 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[("storage", "database_url"), ("keys",
 
 fn resolve_secret_files(tree: &mut toml::Table) -> Result<(), ConfigError> {
     for (section, name) in SECRET_KEYS {
-        let Some(toml::Value::Table(table)) = tree.get_mut(*section) else { continue };
+        let Some(toml::Value::Table(table)) = tree.get_mut(*section) else {
+            continue;
+        };
         let file_key = format!("{name}_file");
-        let Some(path) = table.remove(&file_key) else { continue };
+        let Some(path) = table.remove(&file_key) else {
+            continue;
+        };
         let key = format!("{section}.{name}");
         let toml::Value::String(path) = path else {
-            return Err(ConfigError::Invalid { key: format!("{section}.{file_key}"), message: "must be a path".to_owned() });
+            return Err(ConfigError::Invalid {
+                key: format!("{section}.{file_key}"),
+                message: "must be a path".to_owned(),
+            });
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|cause| ConfigError::SecretFile { key: key.clone(), path: PathBuf::from(&path), cause })?;
-        table.insert((*name).to_owned(), toml::Value::String(text.trim_end_matches(['\n', '\r']).to_owned()));
+        let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::SecretFile {
+            key: key.clone(),
+            path: PathBuf::from(&path),
+            cause,
+        })?;
+        table.insert(
+            (*name).to_owned(),
+            toml::Value::String(text.trim_end_matches(['\n', '\r']).to_owned()),
+        );
     }
     Ok(())
 }
@@ -496,7 +586,11 @@ pub fn env_names() -> BTreeMap<String, String> {
             if let toml::Value::Table(t) = value {
                 for key in t.keys() {
                     out.insert(
-                        format!("{ENV_PREFIX}{}__{}", section.to_ascii_uppercase(), key.to_ascii_uppercase()),
+                        format!(
+                            "{ENV_PREFIX}{}__{}",
+                            section.to_ascii_uppercase(),
+                            key.to_ascii_uppercase()
+                        ),
                         format!("{section}.{key}"),
                     );
                 }
@@ -511,7 +605,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -523,11 +620,17 @@ mod tests {
     #[test]
     fn defaults_load_without_a_file() {
         let loaded = Config::load(None, env(&[])).unwrap();
-        assert_eq!(loaded.config.server.issuer.as_str(), "https://localhost:8443/");
+        assert_eq!(
+            loaded.config.server.issuer.as_str(),
+            "https://localhost:8443/"
+        );
         assert_eq!(loaded.config.server.public_addr.port(), 8443);
         assert_eq!(loaded.config.server.mtls_addr.port(), 8444);
         assert!(loaded.unknown_keys.is_empty());
-        assert_eq!(loaded.config.mtls_base_url().as_str(), "https://localhost:8444/");
+        assert_eq!(
+            loaded.config.mtls_base_url().as_str(),
+            "https://localhost:8444/"
+        );
     }
 
     #[test]
@@ -560,8 +663,13 @@ mod tests {
     #[test]
     fn unknown_keys_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "c.toml", "[server]\nisuer = \"https://x\"\n[nonsense]\na = 1\n");
-        let loaded = Config::load(Some(&file), env(&[("CONSENTRY_LOGIN__COLOUR", "blue")])).unwrap();
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[server]\nisuer = \"https://x\"\n[nonsense]\na = 1\n",
+        );
+        let loaded =
+            Config::load(Some(&file), env(&[("CONSENTRY_LOGIN__COLOUR", "blue")])).unwrap();
         let mut keys = loaded.unknown_keys;
         keys.sort();
         assert_eq!(keys, vec!["login.colour", "nonsense", "server.isuer"]);
@@ -570,19 +678,36 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "c.toml", "[server]\npublic_addr = \"not an address\"\n");
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[server]\npublic_addr = \"not an address\"\n",
+        );
         let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
         assert!(err.contains("server.public_addr"), "{err}");
 
-        let err = Config::load(None, env(&[("CONSENTRY_TOKENS__ID_TOKEN_SECS", "ten")])).unwrap_err().to_string();
-        assert!(err.contains("tokens.id_token_secs"), "{err}");
-
-        let err = Config::load(None, env(&[("CONSENTRY_SERVER__ISSUER", "http://insecure")])).unwrap_err().to_string();
-        assert!(err.contains("server.issuer") && err.contains("https"), "{err}");
-
-        let err = Config::load(None, env(&[("CONSENTRY_TOKENS__AUTHORIZATION_CODE_SECS", "600")]))
+        let err = Config::load(None, env(&[("CONSENTRY_TOKENS__ID_TOKEN_SECS", "ten")]))
             .unwrap_err()
             .to_string();
+        assert!(err.contains("tokens.id_token_secs"), "{err}");
+
+        let err = Config::load(
+            None,
+            env(&[("CONSENTRY_SERVER__ISSUER", "http://insecure")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.issuer") && err.contains("https"),
+            "{err}"
+        );
+
+        let err = Config::load(
+            None,
+            env(&[("CONSENTRY_TOKENS__AUTHORIZATION_CODE_SECS", "600")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("tokens.authorization_code_secs"), "{err}");
     }
 
@@ -591,46 +716,80 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "broken.toml", "[server\nissuer=");
         let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("broken.toml") && err.contains("not valid TOML"), "{err}");
+        assert!(
+            err.contains("broken.toml") && err.contains("not valid TOML"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/consentry.toml")), env(&[])).unwrap_err().to_string();
+        let err = Config::load(Some(Path::new("/nonexistent/consentry.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/consentry.toml"), "{err}");
     }
 
     #[test]
     fn secrets_come_from_files_and_are_redacted() {
         let dir = tempfile::tempdir().unwrap();
-        let key_file = write(dir.path(), "mk", "c2VjcmV0LW1hc3Rlci1rZXktdGhhdC1pcy0zMi1ieXRlcw\n");
-        let db_file = write(dir.path(), "db", "postgres://consentry:hunter2@127.0.0.1/consentry\n");
+        let key_file = write(
+            dir.path(),
+            "mk",
+            "c2VjcmV0LW1hc3Rlci1rZXktdGhhdC1pcy0zMi1ieXRlcw\n",
+        );
+        let db_file = write(
+            dir.path(),
+            "db",
+            "postgres://consentry:hunter2@127.0.0.1/consentry\n",
+        );
         let loaded = Config::load(
             None,
             env(&[
-                ("CONSENTRY_KEYS__MASTER_KEY_FILE", key_file.to_str().unwrap()),
-                ("CONSENTRY_STORAGE__DATABASE_URL_FILE", db_file.to_str().unwrap()),
+                (
+                    "CONSENTRY_KEYS__MASTER_KEY_FILE",
+                    key_file.to_str().unwrap(),
+                ),
+                (
+                    "CONSENTRY_STORAGE__DATABASE_URL_FILE",
+                    db_file.to_str().unwrap(),
+                ),
             ]),
         )
         .unwrap();
         let c = &loaded.config;
-        assert_eq!(c.keys.master_key.as_ref().unwrap().expose(), "c2VjcmV0LW1hc3Rlci1rZXktdGhhdC1pcy0zMi1ieXRlcw");
+        assert_eq!(
+            c.keys.master_key.as_ref().unwrap().expose(),
+            "c2VjcmV0LW1hc3Rlci1rZXktdGhhdC1pcy0zMi1ieXRlcw"
+        );
         assert!(c.database_url().contains("hunter2"));
         let shown = c.to_redacted_toml();
-        assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
         assert!(shown.contains("[redacted]"));
         assert!(!format!("{c:?}").contains("hunter2"));
 
-        let err = Config::load(None, env(&[("CONSENTRY_KEYS__MASTER_KEY_FILE", "/nonexistent/mk")]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("keys.master_key") && err.contains("/nonexistent/mk"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CONSENTRY_KEYS__MASTER_KEY_FILE", "/nonexistent/mk")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("keys.master_key") && err.contains("/nonexistent/mk"),
+            "{err}"
+        );
     }
 
     #[test]
     fn env_names_cover_every_key() {
         let names = env_names();
-        assert_eq!(names.get("CONSENTRY_SERVER__ISSUER").map(String::as_str), Some("server.issuer"));
+        assert_eq!(
+            names.get("CONSENTRY_SERVER__ISSUER").map(String::as_str),
+            Some("server.issuer")
+        );
         assert!(names.contains_key("CONSENTRY_LOGIN__ARGON2_MEMORY_KIB"));
     }
 }

@@ -8,7 +8,11 @@ use std::process::{Child, Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_consentry");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A data directory and ports for one server.
@@ -21,7 +25,12 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap(), public: free_port(), mtls: free_port(), admin: free_port() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            public: free_port(),
+            mtls: free_port(),
+            admin: free_port(),
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -35,10 +44,22 @@ impl Env {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("CONSENTRY_STORAGE__DATA_DIR", self.data())
-            .env("CONSENTRY_SERVER__ISSUER", format!("https://localhost:{}", self.public))
-            .env("CONSENTRY_SERVER__PUBLIC_ADDR", format!("127.0.0.1:{}", self.public))
-            .env("CONSENTRY_SERVER__MTLS_ADDR", format!("127.0.0.1:{}", self.mtls))
-            .env("CONSENTRY_SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
+            .env(
+                "CONSENTRY_SERVER__ISSUER",
+                format!("https://localhost:{}", self.public),
+            )
+            .env(
+                "CONSENTRY_SERVER__PUBLIC_ADDR",
+                format!("127.0.0.1:{}", self.public),
+            )
+            .env(
+                "CONSENTRY_SERVER__MTLS_ADDR",
+                format!("127.0.0.1:{}", self.mtls),
+            )
+            .env(
+                "CONSENTRY_SERVER__ADMIN_ADDR",
+                format!("127.0.0.1:{}", self.admin),
+            )
             .env("CONSENTRY_LOGIN__ARGON2_MEMORY_KIB", "64")
             .env("CONSENTRY_LOGIN__ARGON2_ITERATIONS", "1")
             .env("CONSENTRY_KEYS__CACHE_SECS", "0")
@@ -54,7 +75,12 @@ impl Env {
     fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec!["serve"];
         args.extend_from_slice(extra);
-        let mut child = self.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = Vec::new();
@@ -69,13 +95,23 @@ impl Env {
                 }
                 _ => {
                     let out = child.wait_with_output().unwrap();
-                    panic!("server exited before ready: {seen:?} {}", String::from_utf8_lossy(&out.stderr));
+                    panic!(
+                        "server exited before ready: {seen:?} {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, banner: seen.join("\n"), ca: self.data().join("tls/ca.crt"), public: self.public, mtls: self.mtls, admin: self.admin }
+        Server {
+            child,
+            banner: seen.join("\n"),
+            ca: self.data().join("tls/ca.crt"),
+            public: self.public,
+            mtls: self.mtls,
+            admin: self.admin,
+        }
     }
 }
 
@@ -100,11 +136,19 @@ impl Server {
     }
 
     fn jwks(&self) -> serde_json::Value {
-        self.client().get(format!("https://localhost:{}/jwks", self.public)).send().unwrap().json().unwrap()
+        self.client()
+            .get(format!("https://localhost:{}/jwks", self.public))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }
@@ -122,7 +166,11 @@ fn stderr(o: &Output) -> String {
 
 /// The error line the binary printed: one line, starting `error: `.
 fn one_error_line(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let err = stderr(o);
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
@@ -130,7 +178,12 @@ fn one_error_line(o: &Output) -> String {
 }
 
 fn kids(jwks: &serde_json::Value) -> Vec<String> {
-    let mut k: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+    let mut k: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
     k.sort();
     k
 }
@@ -144,9 +197,22 @@ fn demo_serves_then_survives_kill_9_with_the_same_keys_and_data() {
     provider();
     let env = Env::new();
     let server = env.serve(&["--demo"]);
-    assert!(server.banner.contains("Demo bank seeded."), "{}", server.banner);
-    assert!(server.banner.contains("alice") && server.banner.contains("demo-tpp"), "{}", server.banner);
-    for f in ["tpp-private-jwks.json", "tpp-client.crt", "tpp-client.key", "ca.crt"] {
+    assert!(
+        server.banner.contains("Demo bank seeded."),
+        "{}",
+        server.banner
+    );
+    assert!(
+        server.banner.contains("alice") && server.banner.contains("demo-tpp"),
+        "{}",
+        server.banner
+    );
+    for f in [
+        "tpp-private-jwks.json",
+        "tpp-client.crt",
+        "tpp-client.key",
+        "ca.crt",
+    ] {
         assert!(env.data().join("demo").join(f).exists(), "{f}");
     }
     let before = server.jwks();
@@ -154,22 +220,56 @@ fn demo_serves_then_survives_kill_9_with_the_same_keys_and_data() {
 
     // The demo TPP's certificate completes an mTLS handshake and reaches the handler.
     let demo = env.data().join("demo");
-    let pem = [std::fs::read(demo.join("tpp-client.crt")).unwrap(), std::fs::read(demo.join("tpp-client.key")).unwrap()].concat();
+    let pem = [
+        std::fs::read(demo.join("tpp-client.crt")).unwrap(),
+        std::fs::read(demo.join("tpp-client.key")).unwrap(),
+    ]
+    .concat();
     let tpp = reqwest::blocking::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&server.ca).unwrap()).unwrap())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&server.ca).unwrap()).unwrap(),
+        )
         .identity(reqwest::Identity::from_pem(&pem).unwrap())
         .build()
         .unwrap();
-    let seen: serde_json::Value =
-        tpp.get(format!("https://localhost:{}/tls/client-certificate", server.mtls)).send().unwrap().json().unwrap();
-    assert!(seen["subject"].as_str().unwrap().contains("Demo TPP"), "{seen}");
+    let seen: serde_json::Value = tpp
+        .get(format!(
+            "https://localhost:{}/tls/client-certificate",
+            server.mtls
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        seen["subject"].as_str().unwrap().contains("Demo TPP"),
+        "{seen}"
+    );
 
     // A user added while the server runs is committed; kill -9 loses nothing.
-    let mut add = env.command(&["user", "add", "--username", "gina", "--name", "Gina Example", "--password-stdin"]);
-    let mut child = add.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"gina-long-password\n").unwrap();
+    let mut add = env.command(&[
+        "user",
+        "add",
+        "--username",
+        "gina",
+        "--name",
+        "Gina Example",
+        "--password-stdin",
+    ]);
+    let mut child = add
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"gina-long-password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     server.signal("-KILL");
@@ -177,7 +277,11 @@ fn demo_serves_then_survives_kill_9_with_the_same_keys_and_data() {
 
     let again = env.serve(&["--demo"]);
     assert!(again.banner.contains("already present"), "{}", again.banner);
-    assert_eq!(kids(&again.jwks()), kids(&before), "the same keys after a restart");
+    assert_eq!(
+        kids(&again.jwks()),
+        kids(&before),
+        "the same keys after a restart"
+    );
     let dup = env.run(&["user", "add", "--username", "gina", "--name", "G"]);
     assert!(one_error_line(&dup).contains("gina is taken"));
 }
@@ -187,7 +291,12 @@ fn sigterm_stops_the_server_cleanly() {
     provider();
     let env = Env::new();
     let mut server = env.serve(&[]);
-    assert_eq!(reqwest::blocking::get(format!("http://127.0.0.1:{}/readyz", server.admin)).unwrap().status(), 200);
+    assert_eq!(
+        reqwest::blocking::get(format!("http://127.0.0.1:{}/readyz", server.admin))
+            .unwrap()
+            .status(),
+        200
+    );
     server.signal("-TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "graceful exit: {status}");
@@ -199,14 +308,21 @@ fn a_port_in_use_is_named_and_nothing_is_created() {
     let _taken = std::net::TcpListener::bind(("127.0.0.1", env.mtls)).unwrap();
     let out = env.run(&["serve"]);
     let line = one_error_line(&out);
-    assert!(line.contains(&format!("127.0.0.1:{}", env.mtls)) && line.contains("server.mtls_addr"), "{line}");
+    assert!(
+        line.contains(&format!("127.0.0.1:{}", env.mtls)) && line.contains("server.mtls_addr"),
+        "{line}"
+    );
     assert!(!env.data().exists(), "nothing created when a port is taken");
 }
 
 #[test]
 fn a_bad_configuration_value_names_its_key() {
     let env = Env::new();
-    let out = env.command(&["config", "check"]).env("CONSENTRY_TOKENS__ACCESS_TOKEN_SECS", "soon").output().unwrap();
+    let out = env
+        .command(&["config", "check"])
+        .env("CONSENTRY_TOKENS__ACCESS_TOKEN_SECS", "soon")
+        .output()
+        .unwrap();
     assert!(one_error_line(&out).contains("tokens.access_token_secs"));
     std::fs::write(env.dir.path().join("consentry.toml"), "[server\n").unwrap();
     let out = env.run(&["config", "check"]);
@@ -216,12 +332,19 @@ fn a_bad_configuration_value_names_its_key() {
 #[test]
 fn config_check_redacts_secrets_and_reports_unknown_keys() {
     let env = Env::new();
-    std::fs::write(env.dir.path().join("consentry.toml"), "[keys]\nmaster_key = \"super-secret-value\"\n[server]\ncolour = \"blue\"\n").unwrap();
+    std::fs::write(
+        env.dir.path().join("consentry.toml"),
+        "[keys]\nmaster_key = \"super-secret-value\"\n[server]\ncolour = \"blue\"\n",
+    )
+    .unwrap();
     let out = env.run(&["config", "check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("super-secret-value"), "{text}");
-    assert!(text.contains("[redacted]") && text.contains("unknown key (ignored): server.colour"), "{text}");
+    assert!(
+        text.contains("[redacted]") && text.contains("unknown key (ignored): server.colour"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -245,8 +368,14 @@ fn a_wrong_or_missing_master_key_refuses_to_start_and_keeps_the_keys() {
 
     std::fs::remove_file(&key_file).unwrap();
     let line = one_error_line(&env.run(&["serve"]));
-    assert!(line.contains("master.key") && line.contains("missing"), "{line}");
-    assert!(!key_file.exists(), "no key silently generated over existing data");
+    assert!(
+        line.contains("master.key") && line.contains("missing"),
+        "{line}"
+    );
+    assert!(
+        !key_file.exists(),
+        "no key silently generated over existing data"
+    );
 
     std::fs::write(&key_file, good).unwrap();
     let server = env.serve(&[]);
@@ -270,7 +399,13 @@ fn an_unreachable_database_is_one_line() {
     let env = Env::new();
     let out = env
         .command(&["migrate"])
-        .env("CONSENTRY_STORAGE__DATABASE_URL", format!("postgres://consentry:pw@127.0.0.1:{}/consentry", free_port()))
+        .env(
+            "CONSENTRY_STORAGE__DATABASE_URL",
+            format!(
+                "postgres://consentry:pw@127.0.0.1:{}/consentry",
+                free_port()
+            ),
+        )
         .output()
         .unwrap();
     let line = one_error_line(&out);
@@ -287,12 +422,22 @@ fn keys_rotate_publishes_the_next_key_before_it_signs() {
     let out = env.run(&["keys", "rotate", "--alg", "ES256"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = kids(&server.jwks());
-    assert_eq!(after.len(), 3, "the next ES256 key is published at once: {after:?}");
-    assert!(before.iter().all(|k| after.contains(k)), "the current keys stay published");
+    assert_eq!(
+        after.len(),
+        3,
+        "the next ES256 key is published at once: {after:?}"
+    );
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "the current keys stay published"
+    );
     let list = String::from_utf8_lossy(&env.run(&["keys", "list"]).stdout).into_owned();
     assert!(list.contains("next") && list.contains("active"), "{list}");
     let again = env.run(&["keys", "rotate", "--alg", "ES256"]);
-    assert!(!again.status.success(), "a second rotation while one is pending is refused");
+    assert!(
+        !again.status.success(),
+        "a second rotation while one is pending is refused"
+    );
 }
 
 #[test]
@@ -309,16 +454,35 @@ fn clients_are_registered_from_metadata_files() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("client_id: tpp-a"));
     let list = String::from_utf8_lossy(&env.run(&["client", "list"]).stdout).into_owned();
-    assert!(list.contains("tpp-a") && list.contains("fapi1-advanced"), "{list}");
-    assert!(one_error_line(&env.run(&["client", "add", "--metadata", file.to_str().unwrap()])).contains("taken"));
+    assert!(
+        list.contains("tpp-a") && list.contains("fapi1-advanced"),
+        "{list}"
+    );
+    assert!(
+        one_error_line(&env.run(&["client", "add", "--metadata", file.to_str().unwrap()]))
+            .contains("taken")
+    );
 
-    std::fs::write(&file, r#"{"redirect_uris":["http://insecure.example/cb"],"jwks":{"keys":[{"kty":"EC"}]}}"#).unwrap();
-    assert!(one_error_line(&env.run(&["client", "add", "--metadata", file.to_str().unwrap()])).contains("invalid_redirect_uri"));
+    std::fs::write(
+        &file,
+        r#"{"redirect_uris":["http://insecure.example/cb"],"jwks":{"keys":[{"kty":"EC"}]}}"#,
+    )
+    .unwrap();
+    assert!(
+        one_error_line(&env.run(&["client", "add", "--metadata", file.to_str().unwrap()]))
+            .contains("invalid_redirect_uri")
+    );
 }
 
 #[test]
 fn help_explains_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["keys", "rotate", "--help"], &["client", "add", "--help"], &["config", "check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["keys", "rotate", "--help"],
+        &["client", "add", "--help"],
+        &["config", "check", "--help"],
+    ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).len() > 100, "{args:?}");

@@ -2,8 +2,9 @@
 //! configured (always in CI), on PostgreSQL.
 
 use consentry_server::store::{
-    Account, BankSeed, Beneficiary, ClientRecord, ClientStatus, ClientStore, KeyStore, LedgerStore, MetaStore, Role,
-    SessionRecordStore, SigningKeyRecord, StoreError, ThrottleStore, Transaction, User, UserStore,
+    Account, BankSeed, Beneficiary, ClientRecord, ClientStatus, ClientStore, KeyStore, LedgerStore,
+    MetaStore, Role, SessionRecordStore, SigningKeyRecord, StoreError, ThrottleStore, Transaction,
+    User, UserStore,
 };
 
 use crate::support::all_stores;
@@ -53,24 +54,67 @@ async fn users_round_trip_and_usernames_are_unique() {
     for (backend, store, _dir) in all_stores().await {
         let alice = user("u1", "alice", Role::Customer);
         store.insert_user(&alice).await.unwrap();
-        store.insert_user(&user("u2", "operator", Role::Operator)).await.unwrap();
+        store
+            .insert_user(&user("u2", "operator", Role::Operator))
+            .await
+            .unwrap();
 
-        let found = store.user_by_username("alice").await.unwrap().expect(backend);
+        let found = store
+            .user_by_username("alice")
+            .await
+            .unwrap()
+            .expect(backend);
         assert_eq!(found.id, "u1", "{backend}");
         assert_eq!(found.role, Role::Customer, "{backend}");
-        assert_eq!(found.email.as_deref(), Some("alice@example.com"), "{backend}");
-        assert!(store.user_by_username("ALICE").await.unwrap().is_none(), "{backend}: usernames are exact");
-        assert_eq!(store.user_by_id("u2").await.unwrap().map(|u| u.role), Some(Role::Operator), "{backend}");
+        assert_eq!(
+            found.email.as_deref(),
+            Some("alice@example.com"),
+            "{backend}"
+        );
+        assert!(
+            store.user_by_username("ALICE").await.unwrap().is_none(),
+            "{backend}: usernames are exact"
+        );
+        assert_eq!(
+            store.user_by_id("u2").await.unwrap().map(|u| u.role),
+            Some(Role::Operator),
+            "{backend}"
+        );
 
-        let dup = store.insert_user(&user("u3", "alice", Role::Customer)).await;
-        assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{backend}: {dup:?}");
+        let dup = store
+            .insert_user(&user("u3", "alice", Role::Customer))
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict { .. })),
+            "{backend}: {dup:?}"
+        );
 
         let customers = store.list_users(Role::Customer).await.unwrap();
-        assert_eq!(customers.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["alice"], "{backend}");
+        assert_eq!(
+            customers
+                .iter()
+                .map(|u| u.username.as_str())
+                .collect::<Vec<_>>(),
+            ["alice"],
+            "{backend}"
+        );
 
-        store.set_password_hash("u1", "$argon2id$new").await.unwrap();
-        assert_eq!(store.user_by_id("u1").await.unwrap().unwrap().password_hash, "$argon2id$new", "{backend}");
-        assert!(matches!(store.set_password_hash("nobody", "x").await, Err(StoreError::NotFound)), "{backend}");
+        store
+            .set_password_hash("u1", "$argon2id$new")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.user_by_id("u1").await.unwrap().unwrap().password_hash,
+            "$argon2id$new",
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                store.set_password_hash("nobody", "x").await,
+                Err(StoreError::NotFound)
+            ),
+            "{backend}"
+        );
     }
 }
 
@@ -78,19 +122,45 @@ async fn users_round_trip_and_usernames_are_unique() {
 async fn sessions_expire_and_ids_are_single_owner() {
     for (backend, store, _dir) in all_stores().await {
         let id = [7u8; 32];
-        assert!(store.create_session(&id, "{}", 1000).await.unwrap(), "{backend}");
-        assert!(!store.create_session(&id, "{\"x\":1}", 1000).await.unwrap(), "{backend}: taken id refused");
-        assert_eq!(store.load_session(&id, 999).await.unwrap().as_deref(), Some("{}"), "{backend}");
-        assert_eq!(store.load_session(&id, 1000).await.unwrap(), None, "{backend}: expired at its expiry");
+        assert!(
+            store.create_session(&id, "{}", 1000).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store.create_session(&id, "{\"x\":1}", 1000).await.unwrap(),
+            "{backend}: taken id refused"
+        );
+        assert_eq!(
+            store.load_session(&id, 999).await.unwrap().as_deref(),
+            Some("{}"),
+            "{backend}"
+        );
+        assert_eq!(
+            store.load_session(&id, 1000).await.unwrap(),
+            None,
+            "{backend}: expired at its expiry"
+        );
 
         store.save_session(&id, "{\"a\":2}", 2000).await.unwrap();
-        assert_eq!(store.load_session(&id, 1500).await.unwrap().as_deref(), Some("{\"a\":2}"), "{backend}");
+        assert_eq!(
+            store.load_session(&id, 1500).await.unwrap().as_deref(),
+            Some("{\"a\":2}"),
+            "{backend}"
+        );
 
         let other = [9u8; 32];
         store.save_session(&other, "{}", 500).await.unwrap();
-        assert_eq!(store.delete_expired_sessions(1500).await.unwrap(), 1, "{backend}");
+        assert_eq!(
+            store.delete_expired_sessions(1500).await.unwrap(),
+            1,
+            "{backend}"
+        );
         store.delete_session(&id).await.unwrap();
-        assert_eq!(store.load_session(&id, 1500).await.unwrap(), None, "{backend}");
+        assert_eq!(
+            store.load_session(&id, 1500).await.unwrap(),
+            None,
+            "{backend}"
+        );
     }
 }
 
@@ -102,11 +172,21 @@ async fn clients_round_trip() {
         store.insert_client(&c).await.unwrap();
         store.insert_client(&client("tpp-2")).await.unwrap();
         let got = store.client("tpp-1").await.unwrap().expect(backend);
-        assert_eq!(got.secret_hash.as_deref(), Some(&[0xAB; 32][..]), "{backend}");
+        assert_eq!(
+            got.secret_hash.as_deref(),
+            Some(&[0xAB; 32][..]),
+            "{backend}"
+        );
         assert_eq!(got.status, ClientStatus::Active, "{backend}");
         assert_eq!(got.metadata, c.metadata, "{backend}");
         assert!(store.client("nope").await.unwrap().is_none(), "{backend}");
-        assert!(matches!(store.insert_client(&c).await, Err(StoreError::Conflict { .. })), "{backend}");
+        assert!(
+            matches!(
+                store.insert_client(&c).await,
+                Err(StoreError::Conflict { .. })
+            ),
+            "{backend}"
+        );
         assert_eq!(store.list_clients().await.unwrap().len(), 2, "{backend}");
     }
 }
@@ -115,17 +195,37 @@ async fn clients_round_trip() {
 async fn keys_rotate_in_one_transaction() {
     for (backend, store, _dir) in all_stores().await {
         store.insert_key(&key("k1", "PS256", 100)).await.unwrap();
-        store.rotate_key(&key("k2", "PS256", 200), "k1", 200, 900).await.unwrap();
+        store
+            .rotate_key(&key("k2", "PS256", 200), "k1", 200, 900)
+            .await
+            .unwrap();
         let keys = store.list_keys().await.unwrap();
         assert_eq!(keys.len(), 2, "{backend}");
         let k1 = keys.iter().find(|k| k.kid == "k1").unwrap();
-        assert_eq!((k1.retires_at, k1.unpublish_at), (Some(200), Some(900)), "{backend}");
-        assert_eq!(keys.iter().find(|k| k.kid == "k2").unwrap().private_jwk, vec![1, 2, 3, 0, 255], "{backend}");
+        assert_eq!(
+            (k1.retires_at, k1.unpublish_at),
+            (Some(200), Some(900)),
+            "{backend}"
+        );
+        assert_eq!(
+            keys.iter().find(|k| k.kid == "k2").unwrap().private_jwk,
+            vec![1, 2, 3, 0, 255],
+            "{backend}"
+        );
 
         // k1 is already retiring: a second rotation from it changes nothing, not even the new key.
-        let again = store.rotate_key(&key("k3", "PS256", 300), "k1", 300, 1000).await;
-        assert!(matches!(again, Err(StoreError::Conflict { .. })), "{backend}: {again:?}");
-        assert_eq!(store.list_keys().await.unwrap().len(), 2, "{backend}: rolled back");
+        let again = store
+            .rotate_key(&key("k3", "PS256", 300), "k1", 300, 1000)
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict { .. })),
+            "{backend}: {again:?}"
+        );
+        assert_eq!(
+            store.list_keys().await.unwrap().len(),
+            2,
+            "{backend}: rolled back"
+        );
     }
 }
 
@@ -133,27 +233,63 @@ async fn keys_rotate_in_one_transaction() {
 async fn meta_is_set_once() {
     for (backend, store, _dir) in all_stores().await {
         assert_eq!(store.meta("x").await.unwrap(), None, "{backend}");
-        assert!(store.put_meta_if_absent("x", "first").await.unwrap(), "{backend}");
-        assert!(!store.put_meta_if_absent("x", "second").await.unwrap(), "{backend}");
-        assert_eq!(store.meta("x").await.unwrap().as_deref(), Some("first"), "{backend}");
+        assert!(
+            store.put_meta_if_absent("x", "first").await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store.put_meta_if_absent("x", "second").await.unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            store.meta("x").await.unwrap().as_deref(),
+            Some("first"),
+            "{backend}"
+        );
     }
 }
 
 #[tokio::test]
 async fn throttle_windows_count_concurrent_hits() {
     for (backend, store, _dir) in all_stores().await {
-        let hits = futures_util::future::join_all((0..20).map(|_| store.hit("login:alice", 60, 1000))).await;
+        let hits =
+            futures_util::future::join_all((0..20).map(|_| store.hit("login:alice", 60, 1000)))
+                .await;
         let mut counts: Vec<i64> = hits.into_iter().map(Result::unwrap).collect();
         counts.sort_unstable();
-        assert_eq!(counts, (1..=20).collect::<Vec<_>>(), "{backend}: every hit counted once");
-        assert_eq!(store.hits("login:alice", 60, 1059).await.unwrap(), 20, "{backend}");
-        assert_eq!(store.hits("login:alice", 60, 1060).await.unwrap(), 0, "{backend}: window over");
-        assert_eq!(store.hit("login:alice", 60, 1060).await.unwrap(), 1, "{backend}: new window");
+        assert_eq!(
+            counts,
+            (1..=20).collect::<Vec<_>>(),
+            "{backend}: every hit counted once"
+        );
+        assert_eq!(
+            store.hits("login:alice", 60, 1059).await.unwrap(),
+            20,
+            "{backend}"
+        );
+        assert_eq!(
+            store.hits("login:alice", 60, 1060).await.unwrap(),
+            0,
+            "{backend}: window over"
+        );
+        assert_eq!(
+            store.hit("login:alice", 60, 1060).await.unwrap(),
+            1,
+            "{backend}: new window"
+        );
         store.clear("login:alice").await.unwrap();
-        assert_eq!(store.hits("login:alice", 60, 1061).await.unwrap(), 0, "{backend}");
+        assert_eq!(
+            store.hits("login:alice", 60, 1061).await.unwrap(),
+            0,
+            "{backend}"
+        );
         store.hit("a", 60, 10).await.unwrap();
         store.hit("b", 60, 100).await.unwrap();
-        assert_eq!(store.delete_stale_windows(50).await.unwrap(), 1, "{backend}");
+        assert_eq!(
+            store.delete_stale_windows(50).await.unwrap(),
+            1,
+            "{backend}"
+        );
     }
 }
 
@@ -203,15 +339,33 @@ async fn a_bank_is_seeded_once_and_whole() {
             clients: vec![client("demo-tpp")],
         };
         assert!(store.seed_once("demo", &seed).await.unwrap(), "{backend}");
-        assert!(!store.seed_once("demo", &seed).await.unwrap(), "{backend}: second seed writes nothing");
+        assert!(
+            !store.seed_once("demo", &seed).await.unwrap(),
+            "{backend}: second seed writes nothing"
+        );
         let accounts = store.accounts_of("owner").await.unwrap();
         assert_eq!(accounts.len(), 1, "{backend}");
         assert_eq!(accounts[0].balance_minor, 1500, "{backend}");
         let txs = store.transactions("acc-1", 0, 1000).await.unwrap();
-        assert_eq!(txs.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t2", "t1"], "{backend}: newest first");
-        assert_eq!(store.transactions("acc-1", 150, 1000).await.unwrap().len(), 1, "{backend}");
-        assert_eq!(store.beneficiaries("acc-1").await.unwrap()[0].name, "Landlord Ltd", "{backend}");
-        assert!(store.client("demo-tpp").await.unwrap().is_some(), "{backend}");
+        assert_eq!(
+            txs.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["t2", "t1"],
+            "{backend}: newest first"
+        );
+        assert_eq!(
+            store.transactions("acc-1", 150, 1000).await.unwrap().len(),
+            1,
+            "{backend}"
+        );
+        assert_eq!(
+            store.beneficiaries("acc-1").await.unwrap()[0].name,
+            "Landlord Ltd",
+            "{backend}"
+        );
+        assert!(
+            store.client("demo-tpp").await.unwrap().is_some(),
+            "{backend}"
+        );
 
         // A seed that fails half-way leaves nothing behind.
         let mut broken = seed.clone();
@@ -221,15 +375,28 @@ async fn a_bank_is_seeded_once_and_whole() {
         broken.transactions.clear();
         broken.beneficiaries.clear();
         broken.clients.clear();
-        assert!(store.seed_once("second", &broken).await.is_err(), "{backend}: foreign key enforced");
-        assert!(store.user_by_username("erin").await.unwrap().is_none(), "{backend}: rolled back");
-        assert_eq!(store.meta("second").await.unwrap(), None, "{backend}: marker rolled back");
+        assert!(
+            store.seed_once("second", &broken).await.is_err(),
+            "{backend}: foreign key enforced"
+        );
+        assert!(
+            store.user_by_username("erin").await.unwrap().is_none(),
+            "{backend}: rolled back"
+        );
+        assert_eq!(
+            store.meta("second").await.unwrap(),
+            None,
+            "{backend}: marker rolled back"
+        );
     }
 }
 
 #[tokio::test]
 async fn ping_reaches_the_database() {
     for (backend, store, _dir) in all_stores().await {
-        store.ping().await.unwrap_or_else(|e| panic!("{backend}: {e}"));
+        store
+            .ping()
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }

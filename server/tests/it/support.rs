@@ -109,8 +109,13 @@ pub async fn postgres_database() -> Option<String> {
     init();
     let base = postgres_base_url()?;
     let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Store::connect(&base, &ConnectOptions::default()).await.expect("PostgreSQL reachable");
-    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let admin = Store::connect(&base, &ConnectOptions::default())
+        .await
+        .expect("PostgreSQL reachable");
+    admin
+        .execute_raw(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     admin.close().await;
     Some(database_url(&base, &name))
 }
@@ -136,8 +141,16 @@ impl TestServer {
     /// Starts a server; `adjust` may change the configuration. With a shared PostgreSQL database
     /// several servers form one multi-node deployment; they share the master key through the
     /// first server's data directory when `adjust` sets `keys.master_key`.
-    pub async fn start_with(db: TestDb, adjust: impl FnOnce(&mut consentry_server::config::Config)) -> TestServer {
-        Self::start_with_clock(db, std::sync::Arc::new(consentry_server::clock::SystemClock), adjust).await
+    pub async fn start_with(
+        db: TestDb,
+        adjust: impl FnOnce(&mut consentry_server::config::Config),
+    ) -> TestServer {
+        Self::start_with_clock(
+            db,
+            std::sync::Arc::new(consentry_server::clock::SystemClock),
+            adjust,
+        )
+        .await
     }
 
     pub async fn start_with_clock(
@@ -151,15 +164,28 @@ impl TestServer {
         let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mtls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (pp, mp) = (public.local_addr().unwrap().port(), mtls.local_addr().unwrap().port());
+        let (pp, mp) = (
+            public.local_addr().unwrap().port(),
+            mtls.local_addr().unwrap().port(),
+        );
         config.server.issuer = url::Url::parse(&format!("https://localhost:{pp}")).unwrap();
         config.server.mtls_addr = mtls.local_addr().unwrap();
-        config.server.mtls_base_url = Some(url::Url::parse(&format!("https://localhost:{mp}")).unwrap());
+        config.server.mtls_base_url =
+            Some(url::Url::parse(&format!("https://localhost:{mp}")).unwrap());
         adjust(&mut config);
-        let prepared = consentry_server::serve::prepare(config.clone(), clock).await.expect("prepare server");
+        let prepared = consentry_server::serve::prepare(config.clone(), clock)
+            .await
+            .expect("prepare server");
         let ca_pem = std::fs::read(dir.path().join("tls/ca.crt")).expect("local CA written");
-        let running = consentry_server::serve::start(prepared, consentry_server::serve::Listeners { public, mtls, admin })
-            .expect("start server");
+        let running = consentry_server::serve::start(
+            prepared,
+            consentry_server::serve::Listeners {
+                public,
+                mtls,
+                admin,
+            },
+        )
+        .expect("start server");
         TestServer {
             public: format!("https://localhost:{}", running.public_addr.port()),
             mtls: format!("https://localhost:{}", running.mtls_addr.port()),
@@ -219,6 +245,9 @@ pub async fn add_customer(server: &TestServer, username: &str, password: &str) -
 /// The value of `name="csrf_token"` in a page.
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).map(|i| i + marker.len()).expect("page has a CSRF token");
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("page has a CSRF token");
     html[start..].split('"').next().unwrap().to_owned()
 }
