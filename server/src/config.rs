@@ -38,7 +38,7 @@ impl Serialize for Secret {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -240,19 +240,6 @@ impl Default for TelemetryConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            tls: TlsConfig::default(),
-            keys: KeysConfig::default(),
-            tokens: TokensConfig::default(),
-            login: LoginConfig::default(),
-            telemetry: TelemetryConfig::default(),
-        }
-    }
-}
 
 /// A configuration that failed to load: one line, naming the key or the file.
 #[derive(Debug, thiserror::Error)]

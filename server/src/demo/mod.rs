@@ -1,0 +1,5 @@
+pub mod bank;
+
+pub mod seed;
+
+pub use seed::{DEMO_CLIENT_ID, DemoReport, seed};
