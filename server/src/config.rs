@@ -368,6 +368,13 @@ impl Config {
                 "durations cannot be negative",
             ));
         }
+        if self.keys.publish_lead_secs > 0 && self.keys.cache_secs >= self.keys.publish_lead_secs {
+            // Every node must have re-read the keys before a new one starts signing.
+            return Err(invalid(
+                "keys.cache_secs",
+                "must be shorter than keys.publish_lead_secs",
+            ));
+        }
         let t = &self.tokens;
         for (key, value) in [
             ("tokens.access_token_secs", t.access_token_secs),
@@ -696,6 +703,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("tokens.authorization_code_secs"), "{err}");
+    }
+
+    #[test]
+    fn key_caches_refresh_before_a_new_key_signs() {
+        let err = Config::load(
+            None,
+            env(&[("CONSENTRY_KEYS__PUBLISH_LEAD_SECS", "60"), ("CONSENTRY_KEYS__CACHE_SECS", "60")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keys.cache_secs"), "{err}");
+        assert!(Config::load(None, env(&[("CONSENTRY_KEYS__PUBLISH_LEAD_SECS", "0")])).is_ok());
     }
 
     #[test]
