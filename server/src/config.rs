@@ -240,7 +240,6 @@ impl Default for TelemetryConfig {
     }
 }
 
-
 /// A configuration that failed to load: one line, naming the key or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -709,7 +708,10 @@ mod tests {
     fn key_caches_refresh_before_a_new_key_signs() {
         let err = Config::load(
             None,
-            env(&[("CONSENTRY_KEYS__PUBLISH_LEAD_SECS", "60"), ("CONSENTRY_KEYS__CACHE_SECS", "60")]),
+            env(&[
+                ("CONSENTRY_KEYS__PUBLISH_LEAD_SECS", "60"),
+                ("CONSENTRY_KEYS__CACHE_SECS", "60"),
+            ]),
         )
         .unwrap_err()
         .to_string();
