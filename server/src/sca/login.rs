@@ -64,9 +64,12 @@ pub async fn authenticate(
 ) -> Result<LoginOutcome, LoginError> {
     let account = account_bucket(username);
     let addr = address_bucket(address);
-    if store.hits(&account, policy.window_secs, now).await? >= policy.account_max_failures
-        || store.hits(&addr, policy.window_secs, now).await? >= policy.address_max_failures
-    {
+    if store.hits(&addr, policy.window_secs, now).await? >= policy.address_max_failures {
+        return Ok(LoginOutcome::Throttled);
+    }
+    // The attempt is counted before the password is checked, in one statement: concurrent guesses
+    // at one account cannot all slip under the limit. A success clears the count.
+    if store.hit(&account, policy.window_secs, now).await? > policy.account_max_failures {
         return Ok(LoginOutcome::Throttled);
     }
     let user = store.user_by_username(username.trim()).await?;
@@ -83,7 +86,6 @@ pub async fn authenticate(
             Ok(LoginOutcome::Success(Box::new(user)))
         }
         _ => {
-            store.hit(&account, policy.window_secs, now).await?;
             store.hit(&addr, policy.window_secs, now).await?;
             Ok(LoginOutcome::Rejected)
         }

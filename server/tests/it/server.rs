@@ -300,6 +300,36 @@ async fn repeated_failures_throttle_the_account() {
         StatusCode::TOO_MANY_REQUESTS,
         "throttled even with the right password"
     );
+
+    // Concurrent guesses at another account cannot slip under the limit together.
+    add_customer(&server, "ivan", "ivan-password-1").await;
+    let url = format!("{}/login", server.public);
+    let guesses = (0..12).map(|i| {
+        let (browser, url, csrf) = (browser.clone(), url.clone(), csrf.clone());
+        async move {
+            let pw = format!("guess-{i}");
+            browser
+                .post(url)
+                .form(&[
+                    ("username", "ivan"),
+                    ("password", pw.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        checked, 3,
+        "only as many passwords checked as the limit allows: {statuses:?}"
+    );
     server.stop().await;
 }
 
