@@ -8,24 +8,34 @@
 //! `postgres`. The contract suite in `tests/it/store_contract.rs` runs against both.
 
 mod clients;
+mod codes;
+mod grants;
+mod jtis;
 mod keys;
 mod ledger;
 mod meta;
+mod par;
 mod postgres;
 mod sessions;
 mod sqlite;
 mod throttle;
+mod tokens;
 mod users;
 
 use std::path::Path;
 use std::time::Duration;
 
 pub use clients::{ClientRecord, ClientStatus, ClientStore};
+pub use codes::{CodeRecord, CodeStore, IssuedTokens, Redemption};
+pub use grants::{EXPIRED_ROWS_KEPT_FOR, GrantRecord, GrantStore, OAuthCleanup};
+pub use jtis::{JtiKind, JtiStore};
 pub use keys::{KeyStore, SigningKeyRecord};
 pub use ledger::{Account, BankSeed, Beneficiary, LedgerStore, Transaction};
 pub use meta::MetaStore;
+pub use par::{ParRecord, ParStore};
 pub use sessions::SessionRecordStore;
 pub use throttle::ThrottleStore;
+pub use tokens::{AccessTokenRecord, RefreshTokenRecord, TokenStore};
 pub use users::{Role, User, UserStore};
 
 /// The one storage error. sqlx errors are mapped into it in `From<sqlx::Error>` below, nowhere else.
