@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::keys::KeyManager;
+use crate::protocol::client_auth::ClientTrust;
 use crate::sca::login::ThrottlePolicy;
 use crate::sca::password::PasswordHasher;
 use crate::store::Store;
@@ -17,6 +18,8 @@ pub struct App {
     pub clock: SharedClock,
     pub passwords: PasswordHasher,
     pub throttle: ThrottlePolicy,
+    /// Trust anchors for `tls_client_auth` certificates.
+    pub client_trust: ClientTrust,
 }
 
 #[derive(Clone)]
@@ -50,6 +53,7 @@ impl App {
             clock,
             passwords,
             throttle,
+            client_trust: ClientTrust::default(),
         }
     }
 
@@ -62,6 +66,11 @@ impl App {
             l.argon2_iterations,
             l.argon2_parallelism,
         )
+    }
+
+    pub fn with_client_trust(mut self, trust: ClientTrust) -> Self {
+        self.client_trust = trust;
+        self
     }
 
     pub fn into_state(self) -> AppState {

@@ -91,6 +91,9 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of `cert_file`.
     pub key_file: Option<PathBuf>,
+    /// PEM files of the certificate authorities whose client certificates `tls_client_auth`
+    /// clients may present (eIDAS QWAC issuers, directory CAs). The local CA is always trusted.
+    pub client_ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +118,8 @@ pub struct TokensConfig {
     pub refresh_token_secs: i64,
     pub authorization_code_secs: i64,
     pub request_uri_secs: i64,
+    /// Whether each refresh issues a new refresh token and retires the old one.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl TokensConfig {
@@ -213,6 +218,7 @@ impl Default for TokensConfig {
             refresh_token_secs: 90 * 24 * 3600,
             authorization_code_secs: 60,
             request_uri_secs: 90,
+            rotate_refresh_tokens: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::http::listener::{ListenerOptions, serve_plain, serve_tls};
 use crate::http::routes;
 use crate::keys::{KeyManager, KeyPolicy, open_master_key};
+use crate::protocol::client_auth::ClientTrust;
 use crate::store::{ConnectOptions, SessionRecordStore as _, Store, ThrottleStore as _};
 use crate::tls::local_ca::{LocalPki, ensure_local_pki};
 use crate::tls::{ClientAuth, TlsMaterial, load_pem_files, server_config};
@@ -145,13 +146,46 @@ pub async fn prepare(config: Config, clock: SharedClock) -> Result<Prepared, Sta
     };
     let passwords = App::password_hasher(&config)
         .map_err(|e| StartError::Config(format!("login.argon2_*: {e}")))?;
-    let state = App::new(config, store, keys, clock, passwords).into_state();
+    let trust = client_trust(&config, local_pki.as_ref())?;
+    let state = App::new(config, store, keys, clock, passwords)
+        .with_client_trust(trust)
+        .into_state();
     Ok(Prepared {
         state,
         tls,
         local_pki,
         created_keys,
     })
+}
+
+/// The anchors `tls_client_auth` certificates must chain to: the local CA (its own, or the one a
+/// previous start generated) and the configured `tls.client_ca_files`.
+fn client_trust(config: &Config, local: Option<&LocalPki>) -> Result<ClientTrust, StartError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut anchors = Vec::new();
+    let local_ca = config.storage.data_dir.join("tls").join("ca.crt");
+    let mut files: Vec<PathBuf> = config.tls.client_ca_files.clone();
+    if local.is_some() || local_ca.exists() {
+        files.push(local_ca);
+    }
+    for file in files {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(&file)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                StartError::Config(format!(
+                    "tls.client_ca_files: cannot read {}: {e}",
+                    file.display()
+                ))
+            })?;
+        if certs.is_empty() {
+            return Err(StartError::Config(format!(
+                "tls.client_ca_files: {} holds no certificate",
+                file.display()
+            )));
+        }
+        anchors.extend(certs);
+    }
+    ClientTrust::new(anchors).map_err(|e| StartError::Config(format!("tls.client_ca_files: {e}")))
 }
 
 /// The three listening sockets, bound before anything is served.
@@ -282,7 +316,7 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
         .map_err(|e| StartError::Config(format!("listener address: {e}")))
 }
 
-/// Removes expired sessions and stale throttle windows every ten minutes.
+/// Removes expired sessions, stale throttle windows and expired OAuth artefacts every ten minutes.
 async fn housekeeping(
     state: AppState,
     stopped: impl std::future::Future<Output = ()>,
@@ -299,6 +333,9 @@ async fn housekeeping(
                 }
                 if let Err(e) = state.store.delete_stale_windows(now - 86_400).await {
                     tracing::warn!(error = %e, "could not delete stale throttle windows");
+                }
+                if let Err(e) = crate::store::OAuthCleanup::delete_expired_oauth(&state.store, now).await {
+                    tracing::warn!(error = %e, "could not delete expired OAuth codes, tokens and jtis");
                 }
             }
         }

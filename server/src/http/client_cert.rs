@@ -27,6 +27,7 @@ pub const CLIENT_CERT_CHAIN: http::HeaderName = http::HeaderName::from_static("c
 pub struct PeerCertificate {
     chain: Vec<CertificateDer<'static>>,
     subject_dn: String,
+    subject_attributes: Vec<crate::protocol::dn::Attribute>,
     issuer_dn: String,
     san_dns: Vec<String>,
     san_uris: Vec<String>,
@@ -62,6 +63,17 @@ impl PeerCertificate {
             .subject()
             .to_string_with_registry(x509_parser::objects::oid_registry())
             .map_err(|e| unparseable(format!("subject: {e}")))?;
+        let mut subject_attributes = Vec::new();
+        for attr in leaf.subject().iter_attributes() {
+            let value = attr
+                .as_str()
+                .map_err(|e| unparseable(format!("subject attribute: {e}")))?;
+            subject_attributes.push(crate::protocol::dn::Attribute {
+                oid: attr.attr_type().to_id_string(),
+                value: crate::protocol::dn::normalize_value(value),
+            });
+        }
+        subject_attributes.sort();
         let issuer_dn = leaf
             .issuer()
             .to_string_with_registry(x509_parser::objects::oid_registry())
@@ -96,6 +108,7 @@ impl PeerCertificate {
             serial_hex: hex::encode(leaf.raw_serial()),
             spki_der: leaf.public_key().raw.to_vec(),
             subject_dn,
+            subject_attributes,
             issuer_dn,
             san_dns,
             san_uris,
@@ -120,6 +133,12 @@ impl PeerCertificate {
     /// `tls_client_auth_subject_dn` is compared with.
     pub fn subject_dn(&self) -> &str {
         &self.subject_dn
+    }
+
+    /// The subject's attributes (OID and normalised value), sorted: what `tls_client_auth`
+    /// compares a registered DN with (`crate::protocol::dn::matches`).
+    pub fn subject_attributes(&self) -> &[crate::protocol::dn::Attribute] {
+        &self.subject_attributes
     }
 
     pub fn issuer_dn(&self) -> &str {

@@ -10,23 +10,55 @@ use super::routes;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::keys::SigningAlg;
+use crate::protocol::authorize::{SUPPORTED_ACRS, SUPPORTED_SCOPES};
 use crate::protocol::error::OAuthError;
 
 /// Builds the metadata from the configuration and the route constants. It advertises only what is
-/// served; `mtls_endpoint_aliases` lists the endpoints of the mTLS listener that clients call with
-/// their certificate.
+/// served. The back-channel endpoints live on the mTLS listener, which also serves callers without
+/// a certificate (DPoP clients), so the plain names and `mtls_endpoint_aliases` point there alike.
 pub fn document(config: &Config) -> Value {
     let issuer = config.server.issuer.as_str().trim_end_matches('/');
-    let algs: Vec<&str> = [SigningAlg::PS256, SigningAlg::ES256]
-        .iter()
-        .map(|a| a.as_str())
-        .collect();
-    let mtls_aliases = Map::new();
+    let mtls = config
+        .mtls_base_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
+    let token = format!("{mtls}{}", routes::TOKEN);
+    let par = format!("{mtls}{}", routes::PAR);
+    let mut mtls_aliases = Map::new();
+    mtls_aliases.insert("token_endpoint".to_owned(), json!(token));
+    mtls_aliases.insert(
+        "pushed_authorization_request_endpoint".to_owned(),
+        json!(par),
+    );
     json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}{}", routes::JWKS),
-        "id_token_signing_alg_values_supported": algs,
+        "authorization_endpoint": format!("{issuer}{}", routes::AUTHORIZE),
+        "token_endpoint": token,
+        "pushed_authorization_request_endpoint": par,
+        "require_pushed_authorization_requests": false,
         "mtls_endpoint_aliases": mtls_aliases,
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code", "code id_token"],
+        "response_modes_supported": ["query", "fragment", "form_post", "jwt", "query.jwt", "fragment.jwt", "form_post.jwt"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "request_object_signing_alg_values_supported": algs,
+        "authorization_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "tls_client_certificate_bound_access_tokens": true,
+        "dpop_signing_alg_values_supported": algs,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": true,
+        "claims_supported": ["sub", "acr", "amr", "auth_time", "openbanking_intent_id"],
+        "acr_values_supported": SUPPORTED_ACRS,
+        "code_challenge_methods_supported": ["S256"],
     })
 }
 

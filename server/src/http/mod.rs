@@ -1,6 +1,7 @@
 //! The HTTP layer: listeners, routers, extractors, and the one mapping of errors to responses.
 //! Handlers are thin: they extract, call the protocol core, and map the result.
 
+pub mod authorize;
 pub mod client_cert;
 pub mod csrf;
 pub mod discovery;
@@ -9,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod listener;
 pub mod login;
+pub mod oauth;
 pub mod pages;
 pub mod routes;
 pub mod session;

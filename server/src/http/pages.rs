@@ -56,7 +56,7 @@ fn page_headers(headers: &mut HeaderMap) {
     set(
         headers,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
     );
     set(headers, header::X_FRAME_OPTIONS, "DENY");

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{discovery, health, login, pages, tls_info};
+use super::{authorize, discovery, health, login, oauth, pages, tls_info};
 use crate::app::AppState;
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
@@ -15,6 +15,15 @@ pub const LOGOUT: &str = "/logout";
 pub const ASSETS: &str = "/assets/{file}";
 /// On the mTLS listener: what the server sees of the caller's client certificate.
 pub const CLIENT_CERTIFICATE: &str = "/tls/client-certificate";
+pub const AUTHORIZE: &str = "/authorize";
+/// Where the browser continues an authorization after login: the consent step.
+pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
+pub const AUTHORIZE_DECISION: &str = "/authorize/decision";
+pub const PAR: &str = "/par";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
 pub const METRICS: &str = "/metrics";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
@@ -26,6 +35,12 @@ pub fn public(state: AppState) -> Router {
         .route(HOME, get(login::home))
         .route(LOGIN, get(login::login_page).post(login::login_submit))
         .route(LOGOUT, post(login::logout))
+        .route(
+            AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(AUTHORIZE_RESUME, get(authorize::resume))
+        .route(AUTHORIZE_DECISION, post(authorize::decision))
         .layer(login::session_layer(&state));
     Router::new()
         .route(DISCOVERY, get(discovery::openid_configuration))
@@ -42,6 +57,8 @@ pub fn mtls(state: AppState) -> Router {
         .route(DISCOVERY, get(discovery::openid_configuration))
         .route(JWKS, get(discovery::jwks))
         .route(CLIENT_CERTIFICATE, get(tls_info::client_certificate))
+        .route(PAR, post(oauth::par))
+        .route(TOKEN, post(oauth::token))
         .fallback(|| async {
             crate::protocol::error::OAuthError::invalid_request("unknown endpoint")
         })

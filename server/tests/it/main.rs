@@ -8,7 +8,9 @@
 
 mod support;
 
+mod fapi;
 mod keys;
+mod oauth_store;
 mod server;
 mod store_contract;
 mod tls;

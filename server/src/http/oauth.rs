@@ -1,0 +1,269 @@
+//! The back-channel OAuth endpoints on the mTLS listener: pushed authorization requests (RFC
+//! 9126) and the token endpoint. Handlers adapt; the rules are in `crate::protocol`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::client_cert::ClientCertificate;
+use super::extract::OAuthForm;
+use super::routes;
+use crate::app::{App, AppState};
+use crate::clock::UnixTime;
+use crate::protocol::authorize::{AuthorizeError, Params, Source, validate};
+use crate::protocol::dpop::{DpopPolicy, DpopProof, DpopRequest, validate_proof};
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::request_object::{RequestObjectContext, validate_request_object};
+use crate::protocol::token::{Caller, ClientAuthForm, TokenForm, authenticate_client, exchange};
+use crate::store::{JtiKind, JtiStore as _, ParRecord, ParStore as _};
+
+/// The prefix of every `request_uri` this server issues.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The URL a back-channel endpoint is reached at (the mTLS alias), for DPoP `htu` and assertion
+/// audiences.
+pub fn mtls_url(app: &App, path: &str) -> String {
+    format!(
+        "{}{path}",
+        app.config.mtls_base_url().as_str().trim_end_matches('/')
+    )
+}
+
+/// `Authorization: Basic` credentials, URL-decoded (RFC 6749 section 2.3.1).
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((decode(user)?, decode(pass)?))
+}
+
+/// Validates the request's DPoP proof, if any, and consumes its jti once in the database.
+pub async fn dpop_proof(
+    app: &App,
+    headers: &HeaderMap,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    expected_jkt: Option<&str>,
+    now: UnixTime,
+) -> Result<Option<DpopProof>, OAuthError> {
+    let values: Vec<&str> = headers
+        .get_all("dpop")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if headers.get_all("dpop").iter().count() != values.len() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the DPoP header is not valid text",
+        ));
+    }
+    let policy = DpopPolicy::default();
+    let request = DpopRequest {
+        headers: values,
+        method,
+        url,
+        access_token,
+        expected_jkt,
+        nonce: None,
+    };
+    let Some(proof) = validate_proof(&request, &policy, now)? else {
+        return Ok(None);
+    };
+    let keep_until = proof.iat + policy.iat_leeway_past + policy.iat_leeway_future;
+    if !app
+        .store
+        .use_jti(JtiKind::Dpop, &proof.jkt, &proof.jti, keep_until)
+        .await?
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the DPoP proof has been used before",
+        ));
+    }
+    Ok(Some(proof))
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn client_auth_form(pairs: &[(String, String)]) -> ClientAuthForm {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    ClientAuthForm {
+        client_id: get("client_id"),
+        client_assertion: get("client_assertion"),
+        client_assertion_type: get("client_assertion_type"),
+        client_secret: get("client_secret"),
+    }
+}
+
+/// Refuses a parameter given twice (RFC 6749 section 3.1).
+pub fn single_valued(pairs: &[(String, String)]) -> Result<(), OAuthError> {
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(n, _)| n == k) {
+            return Err(OAuthError::invalid_request(format!(
+                "{k} is given more than once"
+            )));
+        }
+    }
+    Ok(())
+}
+
+const CLIENT_AUTH_PARAMS: &[&str] = &["client_assertion", "client_assertion_type", "client_secret"];
+
+/// POST /par
+pub async fn par(
+    State(state): State<AppState>,
+    cert: ClientCertificate,
+    headers: HeaderMap,
+    OAuthForm(pairs): OAuthForm<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let app = &state.0;
+    let now = app.clock.now();
+    single_valued(&pairs)?;
+    let url = mtls_url(app, routes::PAR);
+    let caller = Caller {
+        certificate: cert.certificate.as_deref(),
+        dpop_jkt: None,
+        basic: basic_credentials(&headers),
+        endpoint_url: &url,
+    };
+    let client = authenticate_client(
+        app,
+        &app.client_trust,
+        &client_auth_form(&pairs),
+        &caller,
+        now,
+    )
+    .await?;
+    if pairs.iter().any(|(k, _)| k == "request_uri") {
+        return Err(OAuthError::invalid_request(
+            "request_uri is not allowed at the PAR endpoint",
+        ));
+    }
+    let proof = dpop_proof(app, &headers, "POST", &url, None, None, now).await?;
+    let mut params: Params = pairs
+        .iter()
+        .filter(|(k, _)| !CLIENT_AUTH_PARAMS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let source = match params.remove("request") {
+        Some(Value::String(jwt)) => {
+            let claims = request_object_claims(app, &client, &jwt, now)?;
+            if claims
+                .get("client_id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| id != client.client_id)
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRequestObject,
+                    "client_id does not match",
+                ));
+            }
+            params = claims;
+            Source::RequestObject
+        }
+        _ => Source::Pushed,
+    };
+    let mut request = validate(&client, &params, source).map_err(|e| match e {
+        AuthorizeError::Page(message) => OAuthError::invalid_request(message),
+        AuthorizeError::Redirect { error, .. } => error,
+    })?;
+    match (&request.dpop_jkt, &proof) {
+        (Some(given), Some(p)) if *given != p.jkt => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "dpop_jkt does not match the DPoP proof",
+            ));
+        }
+        (None, Some(p)) => request.dpop_jkt = Some(p.jkt.clone()),
+        _ => {}
+    }
+    let request_uri = format!("{REQUEST_URI_PREFIX}{}", crate::crypto::random_token());
+    let expires_in = app.config.tokens.request_uri_secs;
+    let record = ParRecord {
+        request_uri_hash: crate::crypto::secret_hash(&request_uri),
+        client_id: client.client_id.clone(),
+        params: serde_json::to_string(&request).map_err(OAuthError::internal)?,
+        dpop_jkt: request.dpop_jkt.clone(),
+        created_at: now,
+        expires_at: now + expires_in,
+        consumed_at: None,
+    };
+    app.store.insert_par(&record).await?;
+    let body = json!({ "request_uri": request_uri, "expires_in": expires_in });
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// Verifies a request object of `client` (FAPI: PS256 or ES256 only).
+pub fn request_object_claims(
+    app: &App,
+    client: &crate::protocol::client::Client,
+    jwt: &str,
+    now: UnixTime,
+) -> Result<Params, OAuthError> {
+    let issuer = app
+        .config
+        .server
+        .issuer
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let jwks = client.jwks();
+    let ctx = RequestObjectContext {
+        issuer: &issuer,
+        client_id: &client.client_id,
+        client_jwks: &jwks,
+        profile: client.profile,
+        allowed_algs: &[
+            crate::keys::SigningAlg::PS256,
+            crate::keys::SigningAlg::ES256,
+        ],
+    };
+    validate_request_object(jwt, &ctx, now).map_err(|e| e.into_oauth())
+}
+
+/// POST /token
+pub async fn token(
+    State(state): State<AppState>,
+    cert: ClientCertificate,
+    headers: HeaderMap,
+    OAuthForm(form): OAuthForm<TokenForm>,
+) -> Result<Response, OAuthError> {
+    let app = &state.0;
+    let now = app.clock.now();
+    let url = mtls_url(app, routes::TOKEN);
+    let proof = dpop_proof(app, &headers, "POST", &url, None, None, now).await?;
+    let caller = Caller {
+        certificate: cert.certificate.as_deref(),
+        dpop_jkt: proof.map(|p| p.jkt),
+        basic: basic_credentials(&headers),
+        endpoint_url: &url,
+    };
+    let client = authenticate_client(app, &app.client_trust, &form.auth, &caller, now).await?;
+    tracing::debug!(client_id = %client.client_id, grant_type = ?form.grant_type, "token request");
+    let response = exchange(app, &client, &form, &caller, now).await?;
+    Ok(no_store(Json(response).into_response()))
+}
