@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 
 use crate::support::{TestDb, TestServer, add_customer, csrf_of};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const REDIRECT: &str = "https://tpp.example/cb";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const REDIRECT: &str = "https://tpp.example/cb";
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::UNIX_EPOCH
         .elapsed()
         .unwrap()
@@ -26,15 +26,20 @@ fn now() -> i64 {
 }
 
 /// A TPP: its signing key, its certificate, its registration.
-struct Tpp {
-    client_id: String,
+pub(crate) struct Tpp {
+    pub(crate) client_id: String,
     key: Jwk,
     identity: reqwest::Identity,
     thumbprint: String,
 }
 
 impl Tpp {
-    async fn register(server: &TestServer, client_id: &str, profile: &str, extra: Value) -> Tpp {
+    pub(crate) async fn register(
+        server: &TestServer,
+        client_id: &str,
+        profile: &str,
+        extra: Value,
+    ) -> Tpp {
         let mut key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
         key.set_key_id(format!("{client_id}-key"));
         key.set_algorithm("PS256");
@@ -91,7 +96,7 @@ impl Tpp {
         }
     }
 
-    fn mtls(&self, server: &TestServer) -> reqwest::Client {
+    pub(crate) fn mtls(&self, server: &TestServer) -> reqwest::Client {
         server
             .client_builder()
             .identity(self.identity.clone())
@@ -99,7 +104,7 @@ impl Tpp {
             .unwrap()
     }
 
-    fn sign(&self, claims: Value, typ: Option<&str>) -> String {
+    pub(crate) fn sign(&self, claims: Value, typ: Option<&str>) -> String {
         let mut header = JwsHeader::new();
         header.set_key_id(self.key.key_id().unwrap());
         if let Some(t) = typ {
@@ -117,7 +122,7 @@ impl Tpp {
         .unwrap()
     }
 
-    fn assertion(&self, aud: &str) -> String {
+    pub(crate) fn assertion(&self, aud: &str) -> String {
         let now = now();
         self.sign(
             json!({"iss": self.client_id, "sub": self.client_id, "aud": aud, "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 60}),
@@ -125,7 +130,7 @@ impl Tpp {
         )
     }
 
-    fn auth_params(&self, aud: &str) -> Vec<(String, String)> {
+    pub(crate) fn auth_params(&self, aud: &str) -> Vec<(String, String)> {
         vec![
             ("client_id".to_owned(), self.client_id.clone()),
             (
@@ -138,10 +143,10 @@ impl Tpp {
 }
 
 /// A DPoP key and proofs made with it.
-struct DpopKey(Jwk);
+pub(crate) struct DpopKey(Jwk);
 
 impl DpopKey {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         DpopKey(
             EcKeyPair::generate(EcCurve::P256)
                 .unwrap()
@@ -149,7 +154,7 @@ impl DpopKey {
         )
     }
 
-    fn proof(&self, method: &str, url: &str) -> String {
+    pub(crate) fn proof(&self, method: &str, url: &str) -> String {
         let mut header = JwsHeader::new();
         header.set_token_type("dpop+jwt");
         header.set_jwk(self.0.to_public_key().unwrap());
@@ -169,7 +174,7 @@ impl DpopKey {
 }
 
 /// Drives the browser from the authorization URL to the client's redirect: login and consent.
-async fn browse(server: &TestServer, authorize_url: &str, approve: bool) -> String {
+pub(crate) async fn browse(server: &TestServer, authorize_url: &str, approve: bool) -> String {
     let username = format!("psu-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     add_customer(server, &username, "psu-password-1").await;
     let browser = server.browser();
@@ -234,7 +239,7 @@ async fn browse(server: &TestServer, authorize_url: &str, approve: bool) -> Stri
     r.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn response_params(location: &str) -> Map<String, Value> {
+pub(crate) fn response_params(location: &str) -> Map<String, Value> {
     let url = url::Url::parse(location).unwrap();
     let part = url
         .fragment()
@@ -245,7 +250,7 @@ fn response_params(location: &str) -> Map<String, Value> {
         .collect()
 }
 
-async fn verify_server_jwt(server: &TestServer, jwt: &str) -> Map<String, Value> {
+pub(crate) async fn verify_server_jwt(server: &TestServer, jwt: &str) -> Map<String, Value> {
     let jwks: Value = server
         .client_builder()
         .build()
@@ -285,11 +290,11 @@ async fn verify_server_jwt(server: &TestServer, jwt: &str) -> Map<String, Value>
     payload.claims_set().clone()
 }
 
-fn half_hash(s: &str) -> String {
+pub(crate) fn half_hash(s: &str) -> String {
     b64url(&sha256(s.as_bytes())[..16])
 }
 
-async fn post_token(
+pub(crate) async fn post_token(
     server: &TestServer,
     client: &reqwest::Client,
     form: &[(String, String)],

@@ -11,6 +11,7 @@ mod support;
 mod fapi;
 mod keys;
 mod oauth_store;
+mod races;
 mod server;
 mod store_contract;
 mod tls;
