@@ -38,9 +38,16 @@ struct Pending {
     request: AuthorizationRequest,
     /// The pushed request it came from, consumed when the authorization completes.
     par_hash: Option<Vec<u8>>,
-    started_at: UnixTime,
-    /// `prompt=login` or an exceeded `max_age`: a login after `started_at` is needed.
-    fresh_login: bool,
+    /// `prompt=login` or an exceeded `max_age`: the login that was current when the request
+    /// came (`login_id`) does not count; a new one is needed.
+    stale_login: Option<String>,
+}
+
+impl Pending {
+    /// The signed-in customer, if their login counts for this authorization.
+    fn user(&self, user: Option<SessionUser>) -> Option<SessionUser> {
+        user.filter(|u| self.stale_login.as_deref() != Some(u.login_id.as_str()))
+    }
 }
 
 impl Pending {
@@ -147,14 +154,18 @@ async fn authorize(
     let too_old = |u: &SessionUser| request.max_age.is_some_and(|m| now - u.auth_time > m);
     let fresh_login =
         request.prompt.iter().any(|p| p == "login") || user.as_ref().is_some_and(too_old);
+    let stale_login = if fresh_login {
+        user.as_ref().map(|u| u.login_id.clone())
+    } else {
+        None
+    };
     let pending = Pending {
         request,
         par_hash,
-        started_at: now,
-        fresh_login,
+        stale_login,
     };
     if pending.request.prompt.iter().any(|p| p == "none") {
-        let error = if user.is_none() || fresh_login {
+        let error = if pending.user(user).is_none() {
             OAuthError::new(ErrorCode::LoginRequired, "the customer must log in")
         } else {
             OAuthError::new(ErrorCode::ConsentRequired, "the customer must approve")
@@ -210,9 +221,8 @@ pub async fn resume(
             "There is no authorization in progress. Start again from the application.".to_owned(),
         )
     })?;
-    let user = match signed_in(&session).await? {
-        Some(u) if !pending.fresh_login || u.auth_time >= pending.started_at => u,
-        _ => return Ok(Redirect::to(&login_url()).into_response()),
+    let Some(user) = pending.user(signed_in(&session).await?) else {
+        return Ok(Redirect::to(&login_url()).into_response());
     };
     let client = load_client(app, &pending.request.client_id).await?;
     let page = ConsentPage {
@@ -258,13 +268,10 @@ pub async fn decision(
         let error = OAuthError::new(ErrorCode::AccessDenied, "the customer refused");
         return deliver_error(app, &client, &pending.target(), &error, now).await;
     }
-    let user = match signed_in(&session).await? {
-        Some(u) if !pending.fresh_login || u.auth_time >= pending.started_at => u,
-        _ => {
-            return Err(PageError::BadRequest(
-                "Sign in before approving.".to_owned(),
-            ));
-        }
+    let Some(user) = pending.user(signed_in(&session).await?) else {
+        return Err(PageError::BadRequest(
+            "Sign in before approving.".to_owned(),
+        ));
     };
     if let Some(hash) = &pending.par_hash
         && !app.store.consume_par(hash, now).await?

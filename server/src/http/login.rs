@@ -30,6 +30,9 @@ pub struct SessionUser {
     pub display_name: String,
     pub auth_time: UnixTime,
     pub amr: Vec<String>,
+    /// Random per login: tells one login from the next even within the same second.
+    #[serde(default)]
+    pub login_id: String,
 }
 
 pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
@@ -160,6 +163,7 @@ pub async fn login_submit(
                 display_name: user.display_name,
                 auth_time: now,
                 amr: vec!["pwd".to_owned()],
+                login_id: crate::crypto::random_token(),
             };
             session.insert(USER_KEY, &signed).await?;
             csrf::renew(&session).await?;

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod authorize_flow;
 mod fapi;
 mod keys;
 mod oauth_store;
