@@ -1,0 +1,1143 @@
+//! Authorization and token flows: the happy paths and the refusals the plans test.
+
+use serde_json::{Map, Value, json};
+
+use super::Outcome;
+use crate::env::{
+    CHALLENGE, Env, Failure, Landing, Reply, Tpp, VERIFIER, ensure, fail, half_hash, now, snippet,
+    transport,
+};
+use crate::plan::{ClientAuth, Plan};
+
+type ModuleResult = Result<Outcome, Failure>;
+
+/// Checks an authorization response against the request: code, state echoed exactly, `iss`
+/// (RFC 9207) where the plan needs it, and the front-channel id token of a hybrid response.
+pub(super) fn check_callback(
+    env: &Env,
+    tpp: &Tpp,
+    sent: &Map<String, Value>,
+    got: &Map<String, Value>,
+) -> Result<String, Failure> {
+    if let Some(error) = got.get("error") {
+        return Err(fail(
+            "CheckAuthorizationEndpointResponse",
+            format!(
+                "error {error}: {}",
+                got.get("error_description").cloned().unwrap_or_default()
+            ),
+        ));
+    }
+    let code = got
+        .get("code")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("ExtractAuthorizationCode", "no code in the response"))?
+        .to_owned();
+    ensure(
+        got.get("state") == sent.get("state"),
+        "CheckMatchingStateParameter",
+        || {
+            format!(
+                "state sent {:?}, received {:?}",
+                sent.get("state"),
+                got.get("state")
+            )
+        },
+    )?;
+    if env.variant.plan.is_fapi2() && !env.variant.jarm() {
+        ensure(
+            got.get("iss") == Some(&json!(env.issuer)),
+            "CheckIssInAuthorizationResponse",
+            || format!("iss {:?}", got.get("iss")),
+        )?;
+    }
+    if env.variant.jarm() {
+        ensure(
+            got.get("jarm_aud") == Some(&json!(tpp.client_id)),
+            "ValidateJARMAud",
+            || format!("aud {:?}", got.get("jarm_aud")),
+        )?;
+    }
+    if sent.get("response_type") == Some(&json!("code id_token")) {
+        let id_token = got
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("ExtractIdToken", "no id_token in the hybrid response"))?;
+        let claims = env.verify_server_jwt(id_token, "ValidateIdTokenSignature")?;
+        ensure(
+            claims.get("aud") == Some(&json!(tpp.client_id)),
+            "ValidateIdTokenAud",
+            || format!("aud {:?}", claims.get("aud")),
+        )?;
+        ensure(
+            claims.get("iss") == Some(&json!(env.issuer)),
+            "ValidateIdTokenIss",
+            || format!("iss {:?}", claims.get("iss")),
+        )?;
+        ensure(
+            claims.get("nonce") == sent.get("nonce"),
+            "ValidateIdTokenNonce",
+            || format!("nonce {:?}", claims.get("nonce")),
+        )?;
+        ensure(
+            claims.get("c_hash") == Some(&json!(half_hash(&code))),
+            "ValidateCHash",
+            || "c_hash does not match the code".to_owned(),
+        )?;
+        match sent.get("state").and_then(Value::as_str) {
+            Some(state) => ensure(
+                claims.get("s_hash") == Some(&json!(half_hash(state))),
+                "ValidateSHash",
+                || "s_hash does not match the state".to_owned(),
+            )?,
+            None => ensure(claims.get("s_hash").is_none(), "CheckNoSHash", || {
+                "s_hash without a state".to_owned()
+            })?,
+        }
+    }
+    Ok(code)
+}
+
+/// Checks a successful token response: 200, `Cache-Control: no-store`, the token type of the
+/// variant, and a verifiable id token for OpenID requests.
+pub(super) fn check_token_response(
+    env: &Env,
+    tpp: &Tpp,
+    reply: &Reply,
+    nonce: Option<&Value>,
+) -> Result<Value, Failure> {
+    ensure(reply.status == 200, "CallTokenEndpoint", || {
+        format!(
+            "token endpoint answered {}: {}",
+            reply.status,
+            snippet(&reply.body)
+        )
+    })?;
+    ensure(
+        reply
+            .header("cache-control")
+            .is_some_and(|c| c.contains("no-store")),
+        "CheckTokenEndpointCacheHeaders",
+        || "no Cache-Control: no-store".to_owned(),
+    )?;
+    let body = reply.json();
+    ensure(
+        body["access_token"].is_string(),
+        "CheckIfTokenEndpointResponseError",
+        || "no access_token".to_owned(),
+    )?;
+    let want = if env.variant.dpop() { "DPoP" } else { "Bearer" };
+    ensure(
+        body["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(want)),
+        "CheckTokenTypeIsBearer",
+        || format!("token_type {}", body["token_type"]),
+    )?;
+    if env.variant.openid {
+        let id_token = body["id_token"]
+            .as_str()
+            .ok_or_else(|| fail("ExtractIdTokenFromTokenResponse", "no id_token"))?;
+        let claims = env.verify_server_jwt(id_token, "ValidateIdTokenSignature")?;
+        ensure(
+            claims.get("aud") == Some(&json!(tpp.client_id)),
+            "ValidateIdTokenAud",
+            || format!("aud {:?}", claims.get("aud")),
+        )?;
+        ensure(
+            claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e > now()),
+            "ValidateIdTokenExp",
+            || "expired".to_owned(),
+        )?;
+        if let Some(n) = nonce {
+            ensure(
+                claims.get("nonce") == Some(n),
+                "ValidateIdTokenNonce",
+                || format!("nonce {:?}", claims.get("nonce")),
+            )?;
+        }
+        let at = body["access_token"].as_str().unwrap_or_default();
+        if let Some(at_hash) = claims.get("at_hash") {
+            ensure(*at_hash == json!(half_hash(at)), "ValidateAtHash", || {
+                "at_hash does not match".to_owned()
+            })?;
+        }
+    }
+    Ok(body)
+}
+
+pub(super) async fn redeem(
+    env: &Env,
+    tpp: &Tpp,
+    code: &str,
+    verifier: &str,
+) -> Result<Reply, Failure> {
+    env.token(
+        tpp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &tpp.redirect_uri),
+            ("code_verifier", verifier),
+        ],
+        true,
+    )
+    .await
+}
+
+/// Authorization and token exchange for `tpp` with `params`; returns the token response body.
+async fn full_flow(env: &Env, tpp: &Tpp, params: &Map<String, Value>) -> Result<Value, Failure> {
+    let got = env.authorize(tpp, params).await?;
+    let code = check_callback(env, tpp, params, &got)?;
+    let reply = redeem(env, tpp, &code, VERIFIER).await?;
+    check_token_response(env, tpp, &reply, params.get("nonce"))
+}
+
+pub(super) async fn discovery(env: &Env) -> ModuleResult {
+    let d = &env.discovery;
+    let has = |k: &str, v: &str| d[k].as_array().is_some_and(|a| a.iter().any(|x| x == v));
+    ensure(
+        d["issuer"]
+            .as_str()
+            .is_some_and(|i| env.config.server.discovery_url.starts_with(i)),
+        "CheckDiscoveryIssuer",
+        || format!("issuer {}", d["issuer"]),
+    )?;
+    ensure(
+        d["jwks_uri"].is_string()
+            && d["authorization_endpoint"].is_string()
+            && d["token_endpoint"].is_string(),
+        "CheckDiscoveryEndpoints",
+        || "endpoints missing".to_owned(),
+    )?;
+    if env.variant.sender_constrain == crate::plan::SenderConstrain::Mtls {
+        ensure(
+            d["tls_client_certificate_bound_access_tokens"] == json!(true),
+            "CheckDiscEndpointTlsClientCertificateBoundAccessTokens",
+            || "not true".to_owned(),
+        )?;
+    } else {
+        ensure(
+            has("dpop_signing_alg_values_supported", "PS256")
+                || has("dpop_signing_alg_values_supported", "ES256"),
+            "CheckDiscEndpointDpopSigningAlgValuesSupported",
+            || "no PS256/ES256".to_owned(),
+        )?;
+    }
+    for k in [
+        "id_token_signing_alg_values_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+    ] {
+        ensure(
+            has(k, "PS256") || has(k, "ES256"),
+            "FAPICheckDiscEndpointSigningAlgValuesSupported",
+            || format!("{k} lacks PS256/ES256"),
+        )?;
+    }
+    let auth = match env.variant.client_auth {
+        ClientAuth::PrivateKeyJwt => "private_key_jwt",
+        ClientAuth::Mtls => "tls_client_auth",
+    };
+    ensure(
+        has("token_endpoint_auth_methods_supported", auth),
+        "CheckDiscEndpointTokenEndpointAuthMethodsSupported",
+        || format!("{auth} not supported"),
+    )?;
+    if env.variant.pushed() {
+        ensure(
+            d["pushed_authorization_request_endpoint"].is_string(),
+            "CheckDiscEndpointPAREndpoint",
+            || "no PAR endpoint".to_owned(),
+        )?;
+        ensure(
+            has("code_challenge_methods_supported", "S256"),
+            "CheckDiscEndpointCodeChallengeMethodsSupportedContainsS256",
+            || "no S256".to_owned(),
+        )?;
+    }
+    if env.variant.plan == Plan::Fapi1Advanced {
+        ensure(
+            d["request_parameter_supported"] == json!(true),
+            "CheckDiscRequestParameterSupported",
+            || "request_parameter_supported is not true".to_owned(),
+        )?;
+        let rt = if env.variant.jarm() {
+            "code"
+        } else {
+            "code id_token"
+        };
+        ensure(
+            has("response_types_supported", rt),
+            "CheckDiscEndpointResponseTypesSupported",
+            || format!("{rt} not supported"),
+        )?;
+        if env.variant.jarm() {
+            ensure(
+                has("response_modes_supported", "jwt"),
+                "CheckDiscEndpointResponseModesSupported",
+                || "jwt not supported".to_owned(),
+            )?;
+        }
+        ensure(
+            has("request_object_signing_alg_values_supported", "PS256")
+                || has("request_object_signing_alg_values_supported", "ES256"),
+            "CheckDiscEndpointRequestObjectSigningAlgValuesSupported",
+            || "no PS256/ES256".to_owned(),
+        )?;
+    } else {
+        ensure(
+            d["authorization_response_iss_parameter_supported"] == json!(true),
+            "CheckDiscEndpointAuthorizationResponseIssParameterSupported",
+            || "not true".to_owned(),
+        )?;
+    }
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn fapi1_happy_path(env: &Env) -> ModuleResult {
+    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    // Client 2: a 128-character state, a 43-character nonce, a redirect URI with a query.
+    let mut p = env.auth_params(&env.tpp2);
+    p.insert("state".to_owned(), json!("s".repeat(128)));
+    p.insert("nonce".to_owned(), json!("n".repeat(43)));
+    full_flow(env, &env.tpp2, &p).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn fapi2_happy_flow(env: &Env) -> ModuleResult {
+    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    full_flow(env, &env.tpp2, &env.auth_params(&env.tpp2)).await?;
+    Ok(Outcome::Passed)
+}
+
+/// Expects the server to refuse: an error page, or a redirect carrying one of `errors`.
+async fn expect_refusal(
+    env: &Env,
+    tpp: &Tpp,
+    url: &str,
+    errors: &[&str],
+    condition: &'static str,
+) -> ModuleResult {
+    match env.browse(url, true).await? {
+        Landing::ErrorPage { .. } => Ok(Outcome::Passed),
+        Landing::Callback { params, .. } => match params.get("error").and_then(Value::as_str) {
+            Some(e) if errors.contains(&e) => Ok(Outcome::Passed),
+            Some(e) => Ok(Outcome::Warning(format!(
+                "{condition}: refused with {e}, expected one of {errors:?}"
+            ))),
+            None => {
+                let _ = tpp;
+                Err(fail(
+                    condition,
+                    format!("the server accepted the request: {params:?}"),
+                ))
+            }
+        },
+    }
+}
+
+pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let url = env.authorization_url(&env.tpp1, &p).await?;
+    match env.browse(&url, false).await? {
+        Landing::Callback { params, .. } => {
+            ensure(
+                params.get("error") == Some(&json!("access_denied")),
+                "CheckErrorFromAuthorizationEndpointErrorAccessDenied",
+                || format!("{params:?}"),
+            )?;
+            ensure(
+                params.get("state") == p.get("state"),
+                "CheckStateInAuthorizationResponse",
+                || "state not echoed".to_owned(),
+            )?;
+            Ok(Outcome::Passed)
+        }
+        Landing::ErrorPage { status, .. } => Err(fail(
+            "CheckErrorFromAuthorizationEndpointErrorAccessDenied",
+            format!("error page {status} instead of access_denied"),
+        )),
+    }
+}
+
+pub(super) async fn unregistered_redirect(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.insert(
+        "redirect_uri".to_owned(),
+        json!("https://attacker.example/callback"),
+    );
+    if env.variant.pushed() {
+        let r = env
+            .push(&env.tpp1, &p, None, None)
+            .await
+            .map_err(transport)?;
+        if r.status == 400 {
+            return Ok(Outcome::Passed);
+        }
+    }
+    let url = env.authorization_url(&env.tpp1, &p).await;
+    let Ok(url) = url else {
+        return Ok(Outcome::Passed);
+    };
+    match env.browse(&url, true).await? {
+        Landing::ErrorPage { .. } => Ok(Outcome::Passed),
+        Landing::Callback { url, .. } => {
+            Err(fail("EnsureErrorPage", format!("redirected to {url}")))
+        }
+    }
+}
+
+pub(super) async fn without_state(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.remove("state");
+    full_flow(env, &env.tpp1, &p).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn other_scope_order(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    let reversed: Vec<&str> = p["scope"]
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .rev()
+        .collect();
+    p.insert("scope".to_owned(), json!(reversed.join(" ")));
+    full_flow(env, &env.tpp1, &p).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn long_nonce(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    if !p.contains_key("nonce") {
+        return Ok(Outcome::Skipped("no nonce in this variant".to_owned()));
+    }
+    p.insert("nonce".to_owned(), json!("n".repeat(384)));
+    full_flow(env, &env.tpp1, &p).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn long_state(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.insert("state".to_owned(), json!("s".repeat(384)));
+    full_flow(env, &env.tpp1, &p).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn response_type_code_without_jarm(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.insert("response_type".to_owned(), json!("code"));
+    p.remove("response_mode");
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        None,
+        &[
+            "invalid_request",
+            "unsupported_response_type",
+            "invalid_request_object",
+        ],
+        "EnsureInvalidRequestError",
+    )
+    .await
+}
+
+pub(super) async fn without_request_object(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let endpoint = env.discovery["authorization_endpoint"]
+        .as_str()
+        .unwrap_or_default();
+    let mut url =
+        url::Url::parse(endpoint).map_err(|e| fail("CheckDiscoveryEndpoint", e.to_string()))?;
+    for (k, v) in &p {
+        url.query_pairs_mut()
+            .append_pair(k, v.as_str().unwrap_or_default());
+    }
+    expect_refusal(
+        env,
+        &env.tpp1,
+        url.as_str(),
+        &["invalid_request", "request_not_supported"],
+        "EnsureInvalidRequestError",
+    )
+    .await
+}
+
+pub(super) async fn fapi2_hybrid_refused(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.insert("response_type".to_owned(), json!("code id_token"));
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        None,
+        &["unsupported_response_type", "invalid_request"],
+        "EnsureUnsupportedResponseTypeOrInvalidRequestError",
+    )
+    .await
+}
+
+pub(super) async fn fapi2_unpushed_refused(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let endpoint = env.discovery["authorization_endpoint"]
+        .as_str()
+        .unwrap_or_default();
+    let mut url =
+        url::Url::parse(endpoint).map_err(|e| fail("CheckDiscoveryEndpoint", e.to_string()))?;
+    for (k, v) in &p {
+        url.query_pairs_mut()
+            .append_pair(k, v.as_str().unwrap_or_default());
+    }
+    expect_refusal(
+        env,
+        &env.tpp1,
+        url.as_str(),
+        &["invalid_request", "invalid_request_object"],
+        "EnsureInvalidRequestError",
+    )
+    .await
+}
+
+/// Sends `params` (with `request_object` replacing the variant's own when given) the variant's
+/// way and expects a refusal: a 400 from PAR, an error page, or a redirect with one of `errors`.
+async fn refused(
+    env: &Env,
+    tpp: &Tpp,
+    params: &Map<String, Value>,
+    request_object: Option<String>,
+    errors: &[&str],
+    condition: &'static str,
+) -> ModuleResult {
+    if env.variant.pushed() {
+        let r = env
+            .push(tpp, params, request_object, None)
+            .await
+            .map_err(transport)?;
+        if r.status == 400 {
+            let e = r.error().unwrap_or_default();
+            return Ok(
+                if errors.contains(&e.as_str()) || e.starts_with("invalid_request") {
+                    Outcome::Passed
+                } else {
+                    Outcome::Warning(format!("{condition}: PAR refused with {e}"))
+                },
+            );
+        }
+        ensure(r.status == 201, condition, || {
+            format!("PAR answered {}: {}", r.status, snippet(&r.body))
+        })?;
+        let request_uri = r.json()["request_uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let endpoint = env.discovery["authorization_endpoint"]
+            .as_str()
+            .unwrap_or_default();
+        let mut url = url::Url::parse(endpoint).map_err(|e| fail(condition, e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &tpp.client_id)
+            .append_pair("request_uri", &request_uri);
+        let mut all = errors.to_vec();
+        all.push("invalid_request_uri");
+        return expect_refusal(env, tpp, url.as_str(), &all, condition).await;
+    }
+    let jwt = request_object.unwrap_or_else(|| env.request_object(tpp, params));
+    let endpoint = env.discovery["authorization_endpoint"]
+        .as_str()
+        .unwrap_or_default();
+    let mut url = url::Url::parse(endpoint).map_err(|e| fail(condition, e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &tpp.client_id)
+        .append_pair(
+            "response_type",
+            params["response_type"].as_str().unwrap_or("code"),
+        )
+        .append_pair("scope", params["scope"].as_str().unwrap_or("openid"))
+        .append_pair(
+            "redirect_uri",
+            params["redirect_uri"].as_str().unwrap_or_default(),
+        )
+        .append_pair("request", &jwt);
+    expect_refusal(env, tpp, url.as_str(), errors, condition).await
+}
+
+/// A request object of `tpp` with `adjust` applied to its claims.
+fn adjusted_request_object(
+    env: &Env,
+    tpp: &Tpp,
+    params: &Map<String, Value>,
+    adjust: impl FnOnce(&mut Map<String, Value>),
+    alg: Option<&str>,
+) -> String {
+    let now = now();
+    let mut claims = params.clone();
+    claims.insert("iss".to_owned(), json!(tpp.client_id));
+    claims.insert("aud".to_owned(), json!(env.issuer));
+    claims.insert("nbf".to_owned(), json!(now));
+    claims.insert("exp".to_owned(), json!(now + 300));
+    adjust(&mut claims);
+    tpp.sign_with(
+        &Value::Object(claims),
+        Some("oauth-authz-req+jwt"),
+        alg.unwrap_or(tpp.alg),
+    )
+}
+
+async fn request_object_refused(
+    env: &Env,
+    adjust: impl FnOnce(&mut Map<String, Value>),
+) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let jwt = adjusted_request_object(env, &env.tpp1, &p, adjust, None);
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        Some(jwt),
+        &["invalid_request_object", "invalid_request"],
+        "EnsureInvalidRequestObjectError",
+    )
+    .await
+}
+
+pub(super) async fn request_object_without_exp(env: &Env) -> ModuleResult {
+    request_object_refused(env, |c| {
+        c.remove("exp");
+    })
+    .await
+}
+
+pub(super) async fn request_object_without_nbf(env: &Env) -> ModuleResult {
+    request_object_refused(env, |c| {
+        c.remove("nbf");
+    })
+    .await
+}
+
+pub(super) async fn expired_request_object(env: &Env) -> ModuleResult {
+    let now = now();
+    request_object_refused(env, |c| {
+        c.insert("nbf".to_owned(), json!(now - 600));
+        c.insert("exp".to_owned(), json!(now - 300));
+    })
+    .await
+}
+
+pub(super) async fn request_object_bad_aud(env: &Env) -> ModuleResult {
+    request_object_refused(env, |c| {
+        c.insert("aud".to_owned(), json!("https://not-the-issuer.example"));
+    })
+    .await
+}
+
+pub(super) async fn request_object_exp_over_60(env: &Env) -> ModuleResult {
+    let now = now();
+    request_object_refused(env, |c| {
+        c.insert("exp".to_owned(), json!(now + 3660));
+    })
+    .await
+}
+
+pub(super) async fn request_object_rs256(env: &Env) -> ModuleResult {
+    // RS256 with the client's own RSA key: the server must refuse the algorithm.
+    let p = env.auth_params(&env.tpp1);
+    let now = now();
+    let mut claims = p.clone();
+    claims.insert("iss".to_owned(), json!(env.tpp1.client_id));
+    claims.insert("aud".to_owned(), json!(env.issuer));
+    claims.insert("nbf".to_owned(), json!(now));
+    claims.insert("exp".to_owned(), json!(now + 300));
+    let mut header = josekit::jws::JwsHeader::new();
+    if let Some(kid) = env.tpp1.key.key_id() {
+        header.set_key_id(kid);
+    }
+    let payload = josekit::jwt::JwtPayload::from_map(claims).unwrap_or_default();
+    let Ok(signer) = josekit::jws::RS256.signer_from_jwk(&env.tpp1.key_for_any_alg()) else {
+        return Ok(Outcome::Skipped("the client's key is not RSA".to_owned()));
+    };
+    let jwt = josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap_or_default();
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        Some(jwt),
+        &["invalid_request_object", "invalid_request"],
+        "EnsureInvalidRequestObjectError",
+    )
+    .await
+}
+
+pub(super) async fn request_object_other_key(env: &Env) -> ModuleResult {
+    // Client 1's request, signed with client 2's key.
+    let p = env.auth_params(&env.tpp1);
+    let jwt = adjusted_request_object(
+        env,
+        &env.tpp2,
+        &p,
+        |c| {
+            c.insert("iss".to_owned(), json!(env.tpp1.client_id));
+        },
+        None,
+    );
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        Some(jwt),
+        &["invalid_request_object", "invalid_request"],
+        "EnsureInvalidRequestObjectError",
+    )
+    .await
+}
+
+pub(super) async fn request_object_multiple_aud(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let jwt = adjusted_request_object(
+        env,
+        &env.tpp1,
+        &p,
+        |c| {
+            c.insert(
+                "aud".to_owned(),
+                json!([env.issuer, "https://other.example/"]),
+            );
+        },
+        None,
+    );
+    let url = if env.variant.pushed() {
+        let r = env
+            .push(&env.tpp1, &p, Some(jwt), None)
+            .await
+            .map_err(transport)?;
+        ensure(r.status == 201, "CallPAREndpoint", || {
+            format!("PAR answered {}: {}", r.status, snippet(&r.body))
+        })?;
+        let request_uri = r.json()["request_uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut url = url::Url::parse(
+            env.discovery["authorization_endpoint"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .map_err(transport)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &env.tpp1.client_id)
+            .append_pair("request_uri", &request_uri);
+        url.to_string()
+    } else {
+        let mut url = url::Url::parse(
+            env.discovery["authorization_endpoint"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .map_err(transport)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &env.tpp1.client_id)
+            .append_pair(
+                "response_type",
+                p["response_type"].as_str().unwrap_or("code"),
+            )
+            .append_pair("scope", p["scope"].as_str().unwrap_or("openid"))
+            .append_pair("redirect_uri", &env.tpp1.redirect_uri)
+            .append_pair("request", &jwt);
+        url.to_string()
+    };
+    match env.browse(&url, true).await? {
+        Landing::Callback { params, .. } => {
+            check_callback(env, &env.tpp1, &p, &params)?;
+            Ok(Outcome::Passed)
+        }
+        Landing::ErrorPage { status, body } => Err(fail(
+            "CheckAuthorizationEndpointResponse",
+            format!("error page {status}: {}", snippet(&body)),
+        )),
+    }
+}
+
+async fn code_for(env: &Env, tpp: &Tpp) -> Result<String, Failure> {
+    let p = env.auth_params(tpp);
+    let got = env.authorize(tpp, &p).await?;
+    check_callback(env, tpp, &p, &got)
+}
+
+fn expect_error(
+    reply: &Reply,
+    status: &[u16],
+    error: &str,
+    condition: &'static str,
+) -> ModuleResult {
+    ensure(status.contains(&reply.status), condition, || {
+        format!(
+            "status {} ({}), expected {status:?}",
+            reply.status,
+            snippet(&reply.body)
+        )
+    })?;
+    ensure(reply.error().as_deref() == Some(error), condition, || {
+        format!("error {:?}, expected {error}", reply.error())
+    })?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn valid_pkce(env: &Env) -> ModuleResult {
+    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn incorrect_pkce(env: &Env) -> ModuleResult {
+    let code = code_for(env, &env.tpp1).await?;
+    let reply = redeem(env, &env.tpp1, &code, &"x".repeat(43)).await?;
+    expect_error(
+        &reply,
+        &[400],
+        "invalid_grant",
+        "CheckTokenEndpointReturnedInvalidGrant",
+    )
+}
+
+pub(super) async fn pkce_verifier_required(env: &Env) -> ModuleResult {
+    let code = code_for(env, &env.tpp1).await?;
+    let reply = env
+        .token(
+            &env.tpp1,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &env.tpp1.redirect_uri),
+            ],
+            true,
+        )
+        .await?;
+    ensure(
+        reply.status == 400,
+        "CheckTokenEndpointHttpStatus400",
+        || format!("status {}", reply.status),
+    )?;
+    ensure(
+        matches!(
+            reply.error().as_deref(),
+            Some("invalid_grant" | "invalid_request")
+        ),
+        "CheckTokenEndpointReturnedInvalidGrant",
+        || format!("{:?}", reply.error()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn client_id_in_token_endpoint(env: &Env) -> ModuleResult {
+    let code = code_for(env, &env.tpp1).await?;
+    let url = env.endpoint("token_endpoint");
+    let mut form = env.client_auth(&env.tpp1, None);
+    form[0].1 = env.tpp2.client_id.clone();
+    form.extend([
+        ("grant_type".to_owned(), "authorization_code".to_owned()),
+        ("code".to_owned(), code),
+        ("code_verifier".to_owned(), VERIFIER.to_owned()),
+    ]);
+    let mut req = env.tpp1.mtls.post(&url).form(&form);
+    if env.variant.dpop() {
+        req = req.header("DPoP", env.dpop_proof(&env.dpop_key(), "POST", &url, None));
+    }
+    let reply = env.send(req, None).await.map_err(transport)?;
+    ensure(
+        reply.status == 400 || reply.status == 401,
+        "EnsureInvalidClientError",
+        || format!("status {}", reply.status),
+    )?;
+    ensure(
+        matches!(
+            reply.error().as_deref(),
+            Some("invalid_client" | "invalid_grant")
+        ),
+        "EnsureInvalidClientError",
+        || format!("{:?}", reply.error()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn code_bound_to_client(env: &Env) -> ModuleResult {
+    let code = code_for(env, &env.tpp1).await?;
+    let reply = redeem(env, &env.tpp2, &code, VERIFIER).await?;
+    expect_error(
+        &reply,
+        &[400],
+        "invalid_grant",
+        "CheckTokenEndpointReturnedInvalidGrant",
+    )
+}
+
+pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
+    let code = code_for(env, &env.tpp1).await?;
+    let first = redeem(env, &env.tpp1, &code, VERIFIER).await?;
+    check_token_response(env, &env.tpp1, &first, None)?;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let second = redeem(env, &env.tpp1, &code, VERIFIER).await?;
+    expect_error(
+        &second,
+        &[400],
+        "invalid_grant",
+        "CheckTokenEndpointReturnedInvalidGrant",
+    )
+}
+
+pub(super) async fn holder_of_key_required(env: &Env) -> ModuleResult {
+    if env.variant.client_auth == ClientAuth::Mtls {
+        // Without a certificate an mTLS client cannot even authenticate: covered by that.
+        let code = code_for(env, &env.tpp1).await?;
+        let reply = env
+            .token(
+                &env.tpp1,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("code_verifier", VERIFIER),
+                ],
+                false,
+            )
+            .await?;
+        ensure(
+            (400..500).contains(&reply.status),
+            "ValidateErrorResponseFromTokenEndpoint",
+            || format!("status {}", reply.status),
+        )?;
+        return Ok(Outcome::Passed);
+    }
+    let code = code_for(env, &env.tpp1).await?;
+    let reply = env
+        .token(
+            &env.tpp1,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+            ],
+            false,
+        )
+        .await?;
+    ensure(
+        (400..500).contains(&reply.status),
+        "ValidateErrorResponseFromTokenEndpoint",
+        || format!("a token without the certificate: status {}", reply.status),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+async fn pushed_url(env: &Env, tpp: &Tpp, params: &Map<String, Value>) -> Result<String, Failure> {
+    env.authorization_url(tpp, params).await
+}
+
+pub(super) async fn par_reuse(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let url = pushed_url(env, &env.tpp1, &p).await?;
+    match env.browse(&url, true).await? {
+        Landing::Callback { params, .. } => {
+            check_callback(env, &env.tpp1, &p, &params)?;
+        }
+        Landing::ErrorPage { status, .. } => {
+            return Err(fail(
+                "CallAuthorizationEndpoint",
+                format!("error page {status}"),
+            ));
+        }
+    }
+    expect_refusal(
+        env,
+        &env.tpp1,
+        &url,
+        &["invalid_request_uri", "invalid_request"],
+        "EnsureInvalidRequestUriError",
+    )
+    .await
+}
+
+pub(super) async fn par_reuse_before_completion(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let url = pushed_url(env, &env.tpp1, &p).await?;
+    // Visit it once without completing (a fresh browser), then complete it in another.
+    let first = env.tpp1.plain.get(&url).send().await.map_err(transport)?;
+    ensure(
+        first.status().is_redirection() || first.status().is_success(),
+        "CallAuthorizationEndpoint",
+        || format!("first visit {}", first.status()),
+    )?;
+    match env.browse(&url, true).await? {
+        Landing::Callback { params, .. } => {
+            check_callback(env, &env.tpp1, &p, &params)?;
+            Ok(Outcome::Passed)
+        }
+        Landing::ErrorPage { status, .. } => Err(fail(
+            "CallAuthorizationEndpoint",
+            format!("error page {status} on reuse before completion"),
+        )),
+    }
+}
+
+pub(super) async fn par_other_client(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let url = pushed_url(env, &env.tpp1, &p).await?;
+    let stolen = url.replace(
+        &format!("client_id={}", env.tpp1.client_id),
+        &format!("client_id={}", env.tpp2.client_id),
+    );
+    expect_refusal(
+        env,
+        &env.tpp2,
+        &stolen,
+        &["invalid_request_uri", "invalid_request"],
+        "EnsureInvalidRequestUriError",
+    )
+    .await
+}
+
+pub(super) async fn par_with_request_uri(env: &Env) -> ModuleResult {
+    let url = env.endpoint("pushed_authorization_request_endpoint");
+    let mut form = env.client_auth(&env.tpp1, None);
+    form.push((
+        "request_uri".to_owned(),
+        "urn:ietf:params:oauth:request_uri:abc".to_owned(),
+    ));
+    for (k, v) in env.auth_params(&env.tpp1) {
+        if k != "client_id" {
+            form.push((k, v.as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    let reply = env
+        .send(env.tpp1.mtls.post(&url).form(&form), None)
+        .await
+        .map_err(transport)?;
+    expect_error(
+        &reply,
+        &[400],
+        "invalid_request",
+        "EnsurePAREndpointInvalidRequestError",
+    )
+}
+
+pub(super) async fn par_get(env: &Env) -> ModuleResult {
+    let url = env.endpoint("pushed_authorization_request_endpoint");
+    let reply = env
+        .send(env.tpp1.mtls.get(&url), None)
+        .await
+        .map_err(transport)?;
+    ensure(
+        reply.status == 405,
+        "CheckPAREndpointInvalidHttpMethod",
+        || format!("GET answered {}", reply.status),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn par_pkce_required(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.remove("code_challenge");
+    p.remove("code_challenge_method");
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        None,
+        &["invalid_request"],
+        "EnsurePAREndpointInvalidRequestError",
+    )
+    .await
+}
+
+pub(super) async fn par_plain_pkce(env: &Env) -> ModuleResult {
+    let mut p = env.auth_params(&env.tpp1);
+    p.insert("code_challenge".to_owned(), json!(VERIFIER));
+    p.insert("code_challenge_method".to_owned(), json!("plain"));
+    refused(
+        env,
+        &env.tpp1,
+        &p,
+        None,
+        &["invalid_request"],
+        "EnsurePAREndpointInvalidRequestError",
+    )
+    .await
+}
+
+pub(super) async fn dpop_code_binding(env: &Env) -> ModuleResult {
+    // The PAR request carried a DPoP proof: the code is bound to that key; another key fails.
+    let code = code_for(env, &env.tpp1).await?;
+    let url = env.endpoint("token_endpoint");
+    let other = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+        .map_err(transport)?
+        .to_jwk_key_pair();
+    let mut form = env.client_auth(&env.tpp1, None);
+    form.extend([
+        ("grant_type".to_owned(), "authorization_code".to_owned()),
+        ("code".to_owned(), code.clone()),
+        ("code_verifier".to_owned(), VERIFIER.to_owned()),
+    ]);
+    let req = env
+        .tpp1
+        .mtls
+        .post(&url)
+        .form(&form)
+        .header("DPoP", env.dpop_proof(&other, "POST", &url, None));
+    let reply = env.send(req, None).await.map_err(transport)?;
+    ensure(
+        reply.status == 400,
+        "EnsureTokenEndpointFailsWithMismatchedDpopJkt",
+        || format!("another key got {}", reply.status),
+    )?;
+    let reply = redeem(env, &env.tpp1, &code, VERIFIER).await?;
+    check_token_response(env, &env.tpp1, &reply, None)?;
+    Ok(Outcome::Passed)
+}
+
+pub(super) async fn refresh_token(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let body = full_flow(env, &env.tpp1, &p).await?;
+    let Some(refresh) = body["refresh_token"].as_str() else {
+        return Ok(Outcome::Skipped(
+            "the server issued no refresh token".to_owned(),
+        ));
+    };
+    let reply = env
+        .token(
+            &env.tpp1,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            true,
+        )
+        .await?;
+    check_token_response(env, &env.tpp1, &reply, None)?;
+    // Without the bound certificate.
+    if env.variant.client_auth == ClientAuth::PrivateKeyJwt {
+        let reply = env
+            .token(
+                &env.tpp1,
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+                false,
+            )
+            .await?;
+        ensure(
+            (400..500).contains(&reply.status),
+            "EnsureRefreshTokenBoundToCertificate",
+            || format!("status {}", reply.status),
+        )?;
+    }
+    // Another client's refresh token.
+    let reply = env
+        .token(
+            &env.tpp2,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            true,
+        )
+        .await?;
+    expect_error(
+        &reply,
+        &[400],
+        "invalid_grant",
+        "CheckTokenEndpointReturnedInvalidGrant",
+    )?;
+    let _ = CHALLENGE;
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,186 @@
+//! Running a plan and reporting it: one line per module, the failing condition and the exchange
+//! that showed it, a closing `N passed, N failed` line, a JSON report with every exchange, and the
+//! verdict against the expected-failures list.
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::env::{Env, Exchange};
+use crate::modules::{self, Outcome};
+use crate::plan::Variant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleReport {
+    pub module: String,
+    pub result: &'static str,
+    pub condition: Option<String>,
+    pub message: Option<String>,
+    pub exchanges: Vec<Exchange>,
+}
+
+/// A module allowed to fail, with the reason (and the issue that will make it pass).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpectedFailure {
+    pub module: String,
+    /// A substring of the plan-variant string; every variant when absent.
+    #[serde(default)]
+    pub variant: Option<String>,
+    pub reason: String,
+}
+
+pub fn parse_expected(text: &str) -> Result<Vec<ExpectedFailure>, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Runs the modules of `variant` (only `only` when given), `parallel` at a time.
+pub async fn run(
+    config: &Config,
+    variant: &Variant,
+    only: Option<&str>,
+    parallel: usize,
+) -> Vec<ModuleReport> {
+    let selected: Vec<_> = modules::selected(variant)
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| m.name(variant) == o))
+        .collect();
+    let runs = selected.into_iter().enumerate().map(|(i, module)| {
+        let config = config.clone();
+        let variant = variant.clone();
+        async move {
+            let name = module.name(&variant);
+            let report = match Env::new(config, variant).await {
+                Err(e) => ModuleReport {
+                    module: name,
+                    result: "FAILED",
+                    condition: Some("FetchServerConfiguration".to_owned()),
+                    message: Some(e.to_string()),
+                    exchanges: Vec::new(),
+                },
+                Ok(env) => {
+                    let outcome = (module.run)(&env).await;
+                    let exchanges = env.exchanges();
+                    match outcome {
+                        Ok(Outcome::Passed) => ModuleReport {
+                            module: name,
+                            result: "PASSED",
+                            condition: None,
+                            message: None,
+                            exchanges,
+                        },
+                        Ok(Outcome::Warning(m)) => ModuleReport {
+                            module: name,
+                            result: "WARNING",
+                            condition: None,
+                            message: Some(m),
+                            exchanges,
+                        },
+                        Ok(Outcome::Skipped(m)) => ModuleReport {
+                            module: name,
+                            result: "SKIPPED",
+                            condition: None,
+                            message: Some(m),
+                            exchanges,
+                        },
+                        Ok(Outcome::Failed(f)) | Err(f) => ModuleReport {
+                            module: name,
+                            result: "FAILED",
+                            condition: Some(f.condition.to_owned()),
+                            message: Some(f.message),
+                            exchanges,
+                        },
+                    }
+                }
+            };
+            (i, report)
+        }
+    });
+    let mut done: Vec<(usize, ModuleReport)> = futures_util::stream::iter(runs)
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The verdict: the lines to print and whether the run is acceptable.
+pub struct Verdict {
+    pub lines: Vec<String>,
+    pub ok: bool,
+}
+
+pub fn verdict(
+    variant: &Variant,
+    reports: &[ModuleReport],
+    expected: &[ExpectedFailure],
+) -> Verdict {
+    let variant_name = variant.to_string();
+    let is_expected = |m: &str| {
+        expected.iter().find(|e| {
+            e.module == m
+                && e.variant
+                    .as_deref()
+                    .is_none_or(|v| variant_name.contains(v))
+        })
+    };
+    let mut lines = vec![format!("plan {variant_name}")];
+    let (mut passed, mut failed, mut warnings, mut skipped, mut ok) = (0, 0, 0, 0, true);
+    for r in reports {
+        match r.result {
+            "PASSED" => {
+                passed += 1;
+                lines.push(format!("PASSED  {}", r.module));
+                if let Some(e) = is_expected(&r.module) {
+                    ok = false;
+                    lines.push(format!(
+                        "        listed as an expected failure ({}) but passed: update the list",
+                        e.reason
+                    ));
+                }
+            }
+            "FAILED" => {
+                failed += 1;
+                let condition = r.condition.clone().unwrap_or_default();
+                lines.push(format!(
+                    "FAILED  {}  {condition}: {}",
+                    r.module,
+                    r.message.clone().unwrap_or_default()
+                ));
+                match is_expected(&r.module) {
+                    Some(e) => lines.push(format!("        expected: {}", e.reason)),
+                    None => ok = false,
+                }
+                if let Some(x) = r.exchanges.last() {
+                    let body: String = x.response_body.chars().take(400).collect();
+                    lines.push(format!(
+                        "        {} {} -> {} {}",
+                        x.method,
+                        x.url,
+                        x.status,
+                        x.location.clone().unwrap_or_default()
+                    ));
+                    lines.push(format!("        {}", body.replace('\n', " ")));
+                }
+            }
+            "WARNING" => {
+                warnings += 1;
+                lines.push(format!(
+                    "WARNING {}  {}",
+                    r.module,
+                    r.message.clone().unwrap_or_default()
+                ));
+            }
+            _ => {
+                skipped += 1;
+                lines.push(format!(
+                    "SKIPPED {}  {}",
+                    r.module,
+                    r.message.clone().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    lines.push(format!("{passed} passed, {failed} failed"));
+    lines.push(format!("({warnings} warnings, {skipped} skipped)"));
+    Verdict { lines, ok }
+}
