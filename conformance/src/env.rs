@@ -242,6 +242,40 @@ impl Env {
         })
     }
 
+    /// An environment from metadata already in hand (no request is made): for replaying
+    /// recorded responses through the conditions.
+    pub fn from_parts(
+        config: Config,
+        variant: Variant,
+        discovery: Value,
+        jwks: Value,
+    ) -> anyhow::Result<Env> {
+        let ca = config.server_ca.clone();
+        let tpp1 = Tpp::new(
+            &config.client,
+            &config.mtls,
+            ca.as_deref(),
+            "https://tpp.example/callback",
+        )?;
+        let tpp2 = Tpp::new(
+            &config.client2,
+            &config.mtls2,
+            ca.as_deref(),
+            "https://tpp.example/callback?dummy1=lorem&dummy2=ipsum",
+        )?;
+        let issuer = discovery["issuer"].as_str().unwrap_or_default().to_owned();
+        Ok(Env {
+            variant,
+            config,
+            discovery,
+            issuer,
+            jwks,
+            tpp1,
+            tpp2,
+            log: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
     pub fn endpoint(&self, name: &str) -> String {
         self.discovery["mtls_endpoint_aliases"][name]
             .as_str()

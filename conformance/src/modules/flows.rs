@@ -1141,3 +1141,217 @@ pub(super) async fn refresh_token(env: &Env) -> ModuleResult {
     let _ = CHALLENGE;
     Ok(Outcome::Passed)
 }
+
+/// The conditions replayed against recorded good and bad responses: each must pass the good one
+/// and fail the bad one with its own name, so the harness is shown able to fail.
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests fail by panicking"
+    )]
+
+    use josekit::jwk::alg::rsa::RsaKeyPair;
+    use serde_json::{Map, Value, json};
+
+    use super::{check_callback, check_token_response};
+    use crate::env::{Env, Failure, Reply, half_hash, now};
+    use crate::plan::Variant;
+
+    const ISSUER: &str = "https://as.example";
+
+    struct Fixture {
+        env: Env,
+        server_key: josekit::jwk::Jwk,
+    }
+
+    fn fixture(plan: &str) -> Fixture {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let pki =
+            consentry_server::tls::local_ca::ensure_local_pki(dir.path(), &[], now()).unwrap();
+        let subject = consentry_server::tls::local_ca::ClientSubject {
+            common_name: "c".to_owned(),
+            ..Default::default()
+        };
+        let (cert, key) =
+            consentry_server::tls::local_ca::issue_client_certificate(&pki, &subject, now())
+                .unwrap();
+        let mut client_key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
+        client_key.set_key_id("ck");
+        let client = json!({"client_id": "c1", "jwks": {"keys": [serde_json::to_value(client_key.as_ref()).unwrap()]}});
+        let mtls = json!({"cert": cert, "key": key});
+        let config = serde_json::from_value(json!({
+            "server": {"discoveryUrl": format!("{ISSUER}/.well-known/openid-configuration")},
+            "client": client, "client2": client, "mtls": mtls, "mtls2": mtls, "browser": [],
+        }))
+        .unwrap();
+        let mut server_key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
+        server_key.set_key_id("sk");
+        server_key.set_algorithm("PS256");
+        let mut public = server_key.to_public_key().unwrap();
+        public.set_key_id("sk");
+        let jwks = json!({"keys": [serde_json::to_value(public.as_ref()).unwrap()]});
+        let env = Env::from_parts(
+            config,
+            Variant::parse(plan).unwrap(),
+            json!({"issuer": ISSUER}),
+            jwks,
+        )
+        .unwrap();
+        Fixture { env, server_key }
+    }
+
+    impl Fixture {
+        fn sign(&self, claims: Value) -> String {
+            let mut header = josekit::jws::JwsHeader::new();
+            header.set_key_id("sk");
+            let payload =
+                josekit::jwt::JwtPayload::from_map(claims.as_object().cloned().unwrap()).unwrap();
+            josekit::jwt::encode_with_signer(
+                &payload,
+                &header,
+                &josekit::jws::PS256
+                    .signer_from_jwk(&self.server_key)
+                    .unwrap(),
+            )
+            .unwrap()
+        }
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn condition(r: Result<impl std::fmt::Debug, Failure>) -> &'static str {
+        r.expect_err("the condition must fail").condition
+    }
+
+    const FAPI2: &str = "fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=mtls][openid=openid_connect][fapi_profile=plain_fapi]";
+    const FAPI1: &str = "fapi1-advanced-final[client_auth_type=private_key_jwt][fapi_response_mode=plain_response][fapi_auth_request_method=by_value][fapi_profile=plain_fapi]";
+
+    #[test]
+    fn fapi2_callbacks_need_the_state_and_iss() {
+        let f = fixture(FAPI2);
+        let sent = map(json!({"state": "s1", "response_type": "code"}));
+        let good = map(json!({"code": "c", "state": "s1", "iss": ISSUER}));
+        assert_eq!(
+            check_callback(&f.env, &f.env.tpp1, &sent, &good).unwrap(),
+            "c"
+        );
+        let truncated = map(json!({"code": "c", "state": "s", "iss": ISSUER}));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &truncated)),
+            "CheckMatchingStateParameter"
+        );
+        let no_iss = map(json!({"code": "c", "state": "s1"}));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &no_iss)),
+            "CheckIssInAuthorizationResponse"
+        );
+        let error = map(json!({"error": "access_denied", "state": "s1"}));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &error)),
+            "CheckAuthorizationEndpointResponse"
+        );
+    }
+
+    #[test]
+    fn hybrid_id_tokens_are_checked_hash_by_hash() {
+        let f = fixture(FAPI1);
+        let sent = map(json!({"state": "s1", "nonce": "n1", "response_type": "code id_token"}));
+        let claims = |c_hash: &str, s_hash: Option<&str>| {
+            let mut c = json!({"iss": ISSUER, "aud": "c1", "nonce": "n1", "exp": now() + 60, "c_hash": c_hash});
+            if let Some(s) = s_hash {
+                c["s_hash"] = json!(s);
+            }
+            c
+        };
+        let good = f.sign(claims(&half_hash("code-1"), Some(&half_hash("s1"))));
+        let got = |t: &str| map(json!({"code": "code-1", "state": "s1", "id_token": t}));
+        assert!(check_callback(&f.env, &f.env.tpp1, &sent, &got(&good)).is_ok());
+        let bad_c = f.sign(claims(&half_hash("other"), Some(&half_hash("s1"))));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &got(&bad_c))),
+            "ValidateCHash"
+        );
+        let bad_s = f.sign(claims(&half_hash("code-1"), Some(&half_hash("s2"))));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &got(&bad_s))),
+            "ValidateSHash"
+        );
+        let forged = format!("{}x", &good[..good.len() - 1]);
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &got(&forged))),
+            "ValidateIdTokenSignature"
+        );
+    }
+
+    fn reply(status: u16, cache: Option<&str>, body: Value) -> Reply {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(c) = cache {
+            headers.insert("cache-control", c.parse().unwrap());
+        }
+        Reply {
+            status,
+            headers,
+            location: None,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn token_responses_need_no_store_the_right_type_and_a_valid_id_token() {
+        let f = fixture(FAPI2);
+        let id_token = f.sign(json!({"iss": ISSUER, "aud": "c1", "exp": now() + 60, "nonce": "n", "at_hash": half_hash("at")}));
+        let body = |t: &str| json!({"access_token": "at", "token_type": t, "id_token": id_token});
+        let n = json!("n");
+        assert!(
+            check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &reply(200, Some("no-store"), body("Bearer")),
+                Some(&n)
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            condition(check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &reply(200, None, body("Bearer")),
+                None
+            )),
+            "CheckTokenEndpointCacheHeaders"
+        );
+        assert_eq!(
+            condition(check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &reply(200, Some("no-store"), body("DPoP")),
+                None
+            )),
+            "CheckTokenTypeIsBearer"
+        );
+        assert_eq!(
+            condition(check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &reply(400, Some("no-store"), json!({"error": "invalid_grant"})),
+                None
+            )),
+            "CallTokenEndpoint"
+        );
+        let wrong_nonce = json!("other");
+        assert_eq!(
+            condition(check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &reply(200, Some("no-store"), body("Bearer")),
+                Some(&wrong_nonce)
+            )),
+            "ValidateIdTokenNonce"
+        );
+    }
+}
