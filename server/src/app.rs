@@ -7,6 +7,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::keys::KeyManager;
 use crate::protocol::client_auth::ClientTrust;
+use crate::registration::jwks_fetch::JwksFetcher;
 use crate::sca::login::ThrottlePolicy;
 use crate::sca::password::PasswordHasher;
 use crate::store::Store;
@@ -20,6 +21,8 @@ pub struct App {
     pub throttle: ThrottlePolicy,
     /// Trust anchors for `tls_client_auth` certificates.
     pub client_trust: ClientTrust,
+    /// Fetches and caches the key sets of clients that registered a `jwks_uri`.
+    pub jwks_fetcher: JwksFetcher,
 }
 
 #[derive(Clone)]
@@ -46,6 +49,7 @@ impl App {
             address_max_failures: l.address_max_failures,
             window_secs: l.throttle_window_secs,
         };
+        let jwks_fetcher = JwksFetcher::from_config(&config.clients);
         Self {
             config,
             store,
@@ -54,6 +58,7 @@ impl App {
             passwords,
             throttle,
             client_trust: ClientTrust::default(),
+            jwks_fetcher,
         }
     }
 
@@ -70,6 +75,12 @@ impl App {
 
     pub fn with_client_trust(mut self, trust: ClientTrust) -> Self {
         self.client_trust = trust;
+        self
+    }
+
+    /// Replaces the `jwks_uri` fetcher (tests: one trusting a local CA).
+    pub fn with_jwks_fetcher(mut self, fetcher: JwksFetcher) -> Self {
+        self.jwks_fetcher = fetcher;
         self
     }
 

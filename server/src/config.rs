@@ -47,6 +47,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub login: LoginConfig,
+    pub clients: ClientsConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -150,6 +151,20 @@ pub struct LoginConfig {
     pub throttle_window_secs: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientsConfig {
+    /// Hosts whose `jwks_uri` the server fetches: `keys.example.com` exactly, or
+    /// `*.example.com` for its subdomains. Empty (the default): no `jwks_uri` is ever fetched.
+    pub jwks_uri_allowed_hosts: Vec<String>,
+    /// Time allowed for fetching a `jwks_uri`, connection included, in milliseconds.
+    pub jwks_fetch_timeout_ms: u64,
+    /// The largest `jwks_uri` answer accepted, in bytes.
+    pub jwks_max_bytes: u64,
+    /// How long a fetched key set is used before it is fetched again, in seconds.
+    pub jwks_cache_secs: i64,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -233,6 +248,17 @@ impl Default for LoginConfig {
             account_max_failures: 5,
             address_max_failures: 50,
             throttle_window_secs: 900,
+        }
+    }
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        Self {
+            jwks_uri_allowed_hosts: Vec::new(),
+            jwks_fetch_timeout_ms: 5000,
+            jwks_max_bytes: 64 * 1024,
+            jwks_cache_secs: 300,
         }
     }
 }
@@ -420,6 +446,29 @@ impl Config {
         }
         if self.login.account_max_failures < 1 || self.login.address_max_failures < 1 {
             return Err(invalid("login.account_max_failures", "must be at least 1"));
+        }
+        let c = &self.clients;
+        for host in &c.jwks_uri_allowed_hosts {
+            crate::registration::jwks_fetch::HostPattern::parse(host)
+                .map_err(|e| invalid("clients.jwks_uri_allowed_hosts", &e))?;
+        }
+        if !(100..=60_000).contains(&c.jwks_fetch_timeout_ms) {
+            return Err(invalid(
+                "clients.jwks_fetch_timeout_ms",
+                "must be between 100 and 60000 milliseconds",
+            ));
+        }
+        if !(1024..=1024 * 1024).contains(&c.jwks_max_bytes) {
+            return Err(invalid(
+                "clients.jwks_max_bytes",
+                "must be between 1024 and 1048576 bytes",
+            ));
+        }
+        if !(1..=86_400).contains(&c.jwks_cache_secs) {
+            return Err(invalid(
+                "clients.jwks_cache_secs",
+                "must be between 1 and 86400 seconds",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)
             .map_err(|e| invalid("telemetry.log_level", &e.to_string()))?;
@@ -723,6 +772,65 @@ mod tests {
         .to_string();
         assert!(err.contains("keys.cache_secs"), "{err}");
         assert!(Config::load(None, env(&[("CONSENTRY_KEYS__PUBLISH_LEAD_SECS", "0")])).is_ok());
+    }
+
+    #[test]
+    fn jwks_uri_fetching_is_off_by_default_and_validated() {
+        let c = Config::load(None, env(&[])).unwrap().config.clients;
+        assert!(c.jwks_uri_allowed_hosts.is_empty());
+        assert_eq!(c.jwks_fetch_timeout_ms, 5000);
+        assert_eq!(c.jwks_max_bytes, 65536);
+        assert_eq!(c.jwks_cache_secs, 300);
+
+        let loaded = Config::load(
+            None,
+            env(&[
+                (
+                    "CONSENTRY_CLIENTS__JWKS_URI_ALLOWED_HOSTS",
+                    "keys.tpp.example, *.directory.example",
+                ),
+                ("CONSENTRY_CLIENTS__JWKS_CACHE_SECS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.clients.jwks_uri_allowed_hosts,
+            ["keys.tpp.example", "*.directory.example"]
+        );
+        assert_eq!(loaded.config.clients.jwks_cache_secs, 60);
+
+        for (name, value, key) in [
+            (
+                "CONSENTRY_CLIENTS__JWKS_URI_ALLOWED_HOSTS",
+                "https://keys.tpp.example/jwks",
+                "clients.jwks_uri_allowed_hosts",
+            ),
+            (
+                "CONSENTRY_CLIENTS__JWKS_URI_ALLOWED_HOSTS",
+                "*",
+                "clients.jwks_uri_allowed_hosts",
+            ),
+            (
+                "CONSENTRY_CLIENTS__JWKS_FETCH_TIMEOUT_MS",
+                "0",
+                "clients.jwks_fetch_timeout_ms",
+            ),
+            (
+                "CONSENTRY_CLIENTS__JWKS_MAX_BYTES",
+                "10",
+                "clients.jwks_max_bytes",
+            ),
+            (
+                "CONSENTRY_CLIENTS__JWKS_CACHE_SECS",
+                "0",
+                "clients.jwks_cache_secs",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -125,9 +125,11 @@ async fn authorize(
         (Ok(request), Some(hash))
     } else if let Some(jwt) = get("request") {
         // By value: only the parameters inside the request object count.
-        let claims = request_object_claims(app, &client, jwt, now).map_err(|e| {
-            PageError::BadRequest(format!("The request object is not valid ({}).", e))
-        })?;
+        let claims = request_object_claims(app, &client, jwt, now)
+            .await
+            .map_err(|e| {
+                PageError::BadRequest(format!("The request object is not valid ({}).", e))
+            })?;
         if claims
             .get("client_id")
             .and_then(Value::as_str)

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::keys::SigningAlg;
 use crate::protocol::authorize::{SUPPORTED_ACRS, SUPPORTED_SCOPES};
 use crate::protocol::error::OAuthError;
+use crate::protocol::introspect;
 
 /// Builds the metadata from the configuration and the route constants. It advertises only what is
 /// served. The back-channel endpoints live on the mTLS listener, which also serves callers without
@@ -26,18 +27,38 @@ pub fn document(config: &Config) -> Value {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     let token = format!("{mtls}{}", routes::TOKEN);
     let par = format!("{mtls}{}", routes::PAR);
+    let introspection = format!("{mtls}{}", routes::INTROSPECT);
+    let revocation = format!("{mtls}{}", routes::REVOKE);
     let mut mtls_aliases = Map::new();
     mtls_aliases.insert("token_endpoint".to_owned(), json!(token));
     mtls_aliases.insert(
         "pushed_authorization_request_endpoint".to_owned(),
         json!(par),
     );
+    // UserInfo is served on both listeners: the public one for DPoP-bound tokens, the mTLS one
+    // for certificate-bound tokens (RFC 8705 section 5).
+    mtls_aliases.insert(
+        "userinfo_endpoint".to_owned(),
+        json!(format!("{mtls}{}", routes::USERINFO)),
+    );
+    mtls_aliases.insert("introspection_endpoint".to_owned(), json!(introspection));
+    mtls_aliases.insert("revocation_endpoint".to_owned(), json!(revocation));
+    let client_auth_methods = [
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+        "client_secret_basic",
+        "client_secret_post",
+    ];
     json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}{}", routes::JWKS),
         "authorization_endpoint": format!("{issuer}{}", routes::AUTHORIZE),
         "token_endpoint": token,
         "pushed_authorization_request_endpoint": par,
+        "userinfo_endpoint": format!("{issuer}{}", routes::USERINFO),
+        "introspection_endpoint": introspection,
+        "revocation_endpoint": revocation,
         "require_pushed_authorization_requests": false,
         "mtls_endpoint_aliases": mtls_aliases,
         "scopes_supported": SUPPORTED_SCOPES,
@@ -46,17 +67,25 @@ pub fn document(config: &Config) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
+        "id_token_encryption_alg_values_supported": ["RSA-OAEP-256", "ECDH-ES"],
+        "id_token_encryption_enc_values_supported": ["A128CBC-HS256", "A256GCM"],
         "request_object_signing_alg_values_supported": algs,
         "authorization_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": client_auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_methods_supported": client_auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_signing_alg_values_supported": [introspect::SIGNING_ALG.as_str()],
+        "revocation_endpoint_auth_methods_supported": client_auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": algs,
         "tls_client_certificate_bound_access_tokens": true,
         "dpop_signing_alg_values_supported": algs,
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": true,
-        "claims_supported": ["sub", "acr", "amr", "auth_time", "openbanking_intent_id"],
+        "claims_supported": ["sub", "acr", "amr", "auth_time", "openbanking_intent_id", "name", "email", "phone_number"],
         "acr_values_supported": SUPPORTED_ACRS,
         "code_challenge_methods_supported": ["S256"],
     })

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod login;
 pub mod oauth;
 pub mod pages;
+pub mod resource_auth;
 pub mod routes;
 pub mod session;
 pub mod tls_info;

@@ -1,22 +1,30 @@
 //! The back-channel OAuth endpoints on the mTLS listener: pushed authorization requests (RFC
-//! 9126) and the token endpoint. Handlers adapt; the rules are in `crate::protocol`.
+//! 9126) and the token endpoint; introspection (RFC 7662, 9701) and revocation (RFC 7009); and
+//! the UserInfo endpoint, served on both listeners. Handlers adapt; the rules are in
+//! `crate::protocol`.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::client_cert::ClientCertificate;
 use super::extract::OAuthForm;
+use super::resource_auth::{self, Listener, ResourceRequest};
 use super::routes;
 use crate::app::{App, AppState};
 use crate::clock::UnixTime;
 use crate::protocol::authorize::{AuthorizeError, Params, Source, validate};
+use crate::protocol::client::{KeyPurpose, with_client_keys};
 use crate::protocol::dpop::{DpopPolicy, DpopProof, DpopRequest, validate_proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::introspect::{self, TokenReference};
 use crate::protocol::request_object::{RequestObjectContext, validate_request_object};
+use crate::protocol::revoke;
 use crate::protocol::token::{Caller, ClientAuthForm, TokenForm, authenticate_client, exchange};
+use crate::protocol::userinfo::{self, Userinfo};
 use crate::store::{JtiKind, JtiStore as _, ParRecord, ParStore as _};
 
 /// The prefix of every `request_uri` this server issues.
@@ -171,7 +179,7 @@ pub async fn par(
         .collect();
     let source = match params.remove("request") {
         Some(Value::String(jwt)) => {
-            let claims = request_object_claims(app, &client, &jwt, now)?;
+            let claims = request_object_claims(app, &client, &jwt, now).await?;
             if claims
                 .get("client_id")
                 .and_then(Value::as_str)
@@ -217,8 +225,9 @@ pub async fn par(
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
-/// Verifies a request object of `client` (FAPI: PS256 or ES256 only).
-pub fn request_object_claims(
+/// Verifies a request object of `client` (FAPI: PS256 or ES256 only) with its keys: inline, or
+/// from its `jwks_uri`, fetched again once when no key matches.
+pub async fn request_object_claims(
     app: &App,
     client: &crate::protocol::client::Client,
     jwt: &str,
@@ -231,18 +240,21 @@ pub fn request_object_claims(
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    let jwks = client.jwks();
-    let ctx = RequestObjectContext {
-        issuer: &issuer,
-        client_id: &client.client_id,
-        client_jwks: &jwks,
-        profile: client.profile,
-        allowed_algs: &[
-            crate::keys::SigningAlg::PS256,
-            crate::keys::SigningAlg::ES256,
-        ],
-    };
-    validate_request_object(jwt, &ctx, now).map_err(|e| e.into_oauth())
+    let purpose = KeyPurpose::RequestObject;
+    with_client_keys(app, client, purpose, now, |jwks| {
+        let ctx = RequestObjectContext {
+            issuer: &issuer,
+            client_id: &client.client_id,
+            client_jwks: jwks,
+            profile: client.profile,
+            allowed_algs: &[
+                crate::keys::SigningAlg::PS256,
+                crate::keys::SigningAlg::ES256,
+            ],
+        };
+        validate_request_object(jwt, &ctx, now)
+    })
+    .await
 }
 
 /// POST /token
@@ -266,4 +278,152 @@ pub async fn token(
     tracing::debug!(client_id = %client.client_id, grant_type = ?form.grant_type, "token request");
     let response = exchange(app, &client, &form, &caller, now).await?;
     Ok(no_store(Json(response).into_response()))
+}
+
+/// Authenticates the client calling a back-channel endpoint at `path` on the mTLS listener.
+async fn authenticate_caller(
+    app: &App,
+    cert: &ClientCertificate,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    path: &str,
+    now: UnixTime,
+) -> Result<crate::protocol::client::Client, OAuthError> {
+    let url = mtls_url(app, path);
+    let caller = Caller {
+        certificate: cert.certificate.as_deref(),
+        dpop_jkt: None,
+        basic: basic_credentials(headers),
+        endpoint_url: &url,
+    };
+    authenticate_client(
+        app,
+        &app.client_trust,
+        &client_auth_form(pairs),
+        &caller,
+        now,
+    )
+    .await
+}
+
+/// The `token` and `token_type_hint` of an introspection or revocation request.
+fn token_reference(pairs: &[(String, String)]) -> Result<TokenReference, OAuthError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    TokenReference::parse(get("token"), get("token_type_hint"))
+}
+
+/// POST /introspect (RFC 7662), signed when the caller accepts
+/// `application/token-introspection+jwt` (RFC 9701).
+pub async fn introspect(
+    State(state): State<AppState>,
+    cert: ClientCertificate,
+    headers: HeaderMap,
+    OAuthForm(pairs): OAuthForm<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let app = &state.0;
+    let now = app.clock.now();
+    single_valued(&pairs)?;
+    let client = authenticate_caller(app, &cert, &headers, &pairs, routes::INTROSPECT, now).await?;
+    let reference = token_reference(&pairs)?;
+    let answer = introspect::introspect(app, &client, &reference, now).await?;
+    let wants_jwt = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(introspect::accepts_jwt);
+    if !wants_jwt {
+        return Ok(no_store(Json(answer).into_response()));
+    }
+    let jwt = introspect::signed_response(app, &client, &answer, now).await?;
+    Ok(no_store(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(introspect::JWT_MEDIA_TYPE),
+            )],
+            jwt,
+        )
+            .into_response(),
+    ))
+}
+
+/// POST /revoke (RFC 7009): 200 with an empty body, whatever the token was.
+pub async fn revoke(
+    State(state): State<AppState>,
+    cert: ClientCertificate,
+    headers: HeaderMap,
+    OAuthForm(pairs): OAuthForm<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let app = &state.0;
+    let now = app.clock.now();
+    single_valued(&pairs)?;
+    let client = authenticate_caller(app, &cert, &headers, &pairs, routes::REVOKE, now).await?;
+    let reference = token_reference(&pairs)?;
+    revoke::revoke(app, &client, &reference, now).await?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// GET and POST /userinfo on the public listener.
+pub async fn userinfo_public(
+    state: State<AppState>,
+    cert: ClientCertificate,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    userinfo(Listener::Public, state, cert, method, uri, headers, body).await
+}
+
+/// GET and POST /userinfo on the mTLS listener, for certificate-bound tokens.
+pub async fn userinfo_mtls(
+    state: State<AppState>,
+    cert: ClientCertificate,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    userinfo(Listener::Mtls, state, cert, method, uri, headers, body).await
+}
+
+/// The UserInfo endpoint (OpenID Connect Core 5.3) on `listener`.
+async fn userinfo(
+    listener: Listener,
+    State(state): State<AppState>,
+    cert: ClientCertificate,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let app = &state.0;
+    let now = app.clock.now();
+    let request = ResourceRequest {
+        listener,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        certificate: cert.certificate.as_deref(),
+        token_in_body: resource_auth::form_carries_token(&headers, &body),
+    };
+    let token = resource_auth::access_token(app, &request, now).await?;
+    let answer = userinfo::userinfo(app, &token, now)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::InvalidToken => e.with_challenge(resource_auth::challenge_for(&token)),
+            _ => e,
+        })?;
+    let response = match answer {
+        Userinfo::Claims(claims) => Json(claims).into_response(),
+        Userinfo::Signed(jwt) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwt"),
+            )],
+            jwt,
+        )
+            .into_response(),
+    };
+    Ok(no_store(response))
 }

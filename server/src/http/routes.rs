@@ -46,6 +46,10 @@ pub fn public(state: AppState) -> Router {
         .route(DISCOVERY, get(discovery::openid_configuration))
         .route(JWKS, get(discovery::jwks))
         .route(ASSETS, get(pages::serve_asset))
+        .route(
+            USERINFO,
+            get(oauth::userinfo_public).post(oauth::userinfo_public),
+        )
         .merge(pages)
         .fallback(|| async { super::error::PageError::NotFound })
         .with_state(state)
@@ -59,6 +63,12 @@ pub fn mtls(state: AppState) -> Router {
         .route(CLIENT_CERTIFICATE, get(tls_info::client_certificate))
         .route(PAR, post(oauth::par))
         .route(TOKEN, post(oauth::token))
+        .route(
+            USERINFO,
+            get(oauth::userinfo_mtls).post(oauth::userinfo_mtls),
+        )
+        .route(INTROSPECT, post(oauth::introspect))
+        .route(REVOKE, post(oauth::revoke))
         .fallback(|| async {
             crate::protocol::error::OAuthError::invalid_request("unknown endpoint")
         })

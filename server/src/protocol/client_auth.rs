@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::CertificateDer;
+use serde_json::Value;
 
 use super::client::Client;
 use super::client_assertion::{AssertionContext, validate_client_assertion};
 use super::error::{Challenge, OAuthError};
+use super::jose::JwtRejection;
 use crate::clock::UnixTime;
 use crate::http::client_cert::PeerCertificate;
 use crate::keys::SigningAlg;
@@ -125,19 +127,22 @@ pub fn claimed_client_id(c: &Credentials<'_>) -> Result<String, OAuthError> {
     found.ok_or_else(|| invalid("the client is not identified"))
 }
 
-/// Authenticates `client` by its registered method.
+/// Authenticates `client` by its registered method; `client_jwks` is its key set (inline or
+/// fetched), used by `private_key_jwt` and `self_signed_tls_client_auth`. A refusal for want of a
+/// key says so ([`JwtRejection::key_refresh_may_help`]), so a fetched set can be refreshed.
 pub fn authenticate(
     client: &Client,
+    client_jwks: &Value,
     c: &Credentials<'_>,
     audiences: AssertionAudiences<'_>,
     trust: &ClientTrust,
     now: UnixTime,
-) -> Result<Authenticated, OAuthError> {
+) -> Result<Authenticated, JwtRejection> {
     let method = client.auth_method();
     if method != AuthMethod::PrivateKeyJwt
         && (c.client_assertion.is_some() || c.client_assertion_type.is_some())
     {
-        return Err(invalid(
+        return Err(refused(
             "client_assertion is not this client's authentication method",
         ));
     }
@@ -145,14 +150,13 @@ pub fn authenticate(
         AuthMethod::PrivateKeyJwt => {
             let (Some(assertion), Some(kind)) = (c.client_assertion, c.client_assertion_type)
             else {
-                return Err(invalid(
+                return Err(refused(
                     "client_assertion and client_assertion_type are required",
                 ));
             };
-            let jwks = client.jwks();
             let ctx = AssertionContext {
                 client_id: &client.client_id,
-                client_jwks: &jwks,
+                client_jwks,
                 profile: client.profile,
                 audiences,
                 allowed_algs: &[SigningAlg::PS256, SigningAlg::ES256],
@@ -163,6 +167,52 @@ pub fn authenticate(
                 exp: v.exp,
             })
         }
+        AuthMethod::SelfSignedTlsClientAuth => {
+            let cert = c
+                .certificate
+                .ok_or_else(|| refused("a client certificate is required"))?;
+            if !(cert.not_before() <= now && now <= cert.not_after()) {
+                return Err(refused("the client certificate is not valid now"));
+            }
+            let leaf = cert.leaf_der().as_ref();
+            let known = client_jwks["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| {
+                    k["x5c"][0]
+                        .as_str()
+                        .and_then(decode_std)
+                        .is_some_and(|der| crate::crypto::constant_time_eq(&der, leaf))
+                });
+            if !known {
+                // A certificate the client has just added to its jwks_uri: worth one refetch.
+                return Err(JwtRejection::UnknownKey(invalid(
+                    "the client certificate is not one of the client's registered certificates",
+                )));
+            }
+            Ok(Authenticated::SelfSignedTlsClientAuth)
+        }
+        _ => {
+            authenticate_without_keys(client, method, c, trust, now).map_err(JwtRejection::Rejected)
+        }
+    }
+}
+
+fn refused(description: &str) -> JwtRejection {
+    JwtRejection::Rejected(invalid(description))
+}
+
+/// The methods that need no key set of the client: certificates chaining to a trust anchor, and
+/// secrets.
+fn authenticate_without_keys(
+    client: &Client,
+    method: AuthMethod,
+    c: &Credentials<'_>,
+    trust: &ClientTrust,
+    now: UnixTime,
+) -> Result<Authenticated, OAuthError> {
+    match method {
         AuthMethod::TlsClientAuth => {
             let cert = c
                 .certificate
@@ -194,32 +244,6 @@ pub fn authenticate(
             }
             Ok(Authenticated::TlsClientAuth)
         }
-        AuthMethod::SelfSignedTlsClientAuth => {
-            let cert = c
-                .certificate
-                .ok_or_else(|| invalid("a client certificate is required"))?;
-            if !(cert.not_before() <= now && now <= cert.not_after()) {
-                return Err(invalid("the client certificate is not valid now"));
-            }
-            let leaf = cert.leaf_der().as_ref();
-            let registered = client.jwks();
-            let known = registered["keys"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| {
-                    k["x5c"][0]
-                        .as_str()
-                        .and_then(decode_std)
-                        .is_some_and(|der| crate::crypto::constant_time_eq(&der, leaf))
-                });
-            if !known {
-                return Err(invalid(
-                    "the client certificate is not one of the client's registered certificates",
-                ));
-            }
-            Ok(Authenticated::SelfSignedTlsClientAuth)
-        }
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
             let presented = match method {
                 AuthMethod::ClientSecretBasic => c.basic.as_ref().map(|(_, s)| s.as_str()),
@@ -246,6 +270,9 @@ pub fn authenticate(
             }
         }
         AuthMethod::ClientSecretJwt => Err(invalid("client_secret_jwt is not supported")),
+        AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth => Err(invalid(
+            "this authentication method needs the client's keys",
+        )),
     }
 }
 

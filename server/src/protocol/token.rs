@@ -140,9 +140,14 @@ pub async fn authenticate_client(
         par_endpoint_mtls: &urls.par_mtls,
         this_endpoint: caller.endpoint_url,
     };
-    if let Authenticated::PrivateKeyJwt { jti, exp } =
-        authenticate(&client, &credentials, audiences, trust, now)?
-    {
+    let check = |jwks: &Value| authenticate(&client, jwks, &credentials, audiences, trust, now);
+    let authenticated = if client.authenticates_with_keys() {
+        let purpose = super::client::KeyPurpose::ClientAuthentication;
+        super::client::with_client_keys(app, &client, purpose, now, check).await?
+    } else {
+        check(&client.jwks())?
+    };
+    if let Authenticated::PrivateKeyJwt { jti, exp } = authenticated {
         let first = app
             .store
             .use_jti(
@@ -294,7 +299,8 @@ pub async fn sign_id_token(
         lifetime: app.config.tokens.id_token_secs,
     };
     let claims = id_token_claims(&input, now);
-    sign_claims(app, client.id_token_alg(), claims).await
+    let signed = sign_claims(app, client.id_token_alg(), claims).await?;
+    super::encryption::encrypt_id_token(app, client, signed, now).await
 }
 
 /// Signs a JWT with the current server key of `alg` (`kid` in the header).

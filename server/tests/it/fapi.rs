@@ -30,7 +30,7 @@ pub(crate) struct Tpp {
     pub(crate) client_id: String,
     key: Jwk,
     identity: reqwest::Identity,
-    thumbprint: String,
+    pub(crate) thumbprint: String,
 }
 
 impl Tpp {
@@ -155,6 +155,11 @@ impl DpopKey {
     }
 
     pub(crate) fn proof(&self, method: &str, url: &str) -> String {
+        self.proof_for(method, url, None)
+    }
+
+    /// A proof for a request that presents `access_token` (its hash as `ath`).
+    pub(crate) fn proof_for(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
         let mut header = JwsHeader::new();
         header.set_token_type("dpop+jwt");
         header.set_jwk(self.0.to_public_key().unwrap());
@@ -163,6 +168,9 @@ impl DpopKey {
         claims.insert("htm".to_owned(), json!(method));
         claims.insert("htu".to_owned(), json!(url));
         claims.insert("iat".to_owned(), json!(now()));
+        if let Some(token) = access_token {
+            claims.insert("ath".to_owned(), json!(b64url(&sha256(token.as_bytes()))));
+        }
         let payload = JwtPayload::from_map(claims).unwrap();
         josekit::jwt::encode_with_signer(
             &payload,

@@ -9,6 +9,7 @@
 mod support;
 
 mod authorize_flow;
+mod client_keys;
 mod fapi;
 mod keys;
 mod oauth_store;
@@ -16,3 +17,4 @@ mod races;
 mod server;
 mod store_contract;
 mod tls;
+mod token_endpoints;
