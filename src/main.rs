@@ -58,6 +58,36 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Register two test clients for an OpenID Foundation FAPI test plan and write the config
+    /// JSON for the suite's scripts/run-test-plan.py (or for consentry-conformance).
+    ConformanceConfig(ConformanceConfigArgs),
+}
+
+#[derive(Args)]
+struct ConformanceConfigArgs {
+    /// The plan with its variants, e.g.
+    /// `fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=mtls][openid=openid_connect][fapi_profile=plain_fapi]`.
+    #[arg(long)]
+    plan: String,
+    /// The suite's base URL; its callbacks `https://<suite>/test/a/<alias>/callback` are registered.
+    #[arg(long, default_value = "https://www.certification.openid.net/")]
+    suite_url: String,
+    /// The alias of the test plan in the suite (part of its callback URLs).
+    #[arg(long)]
+    alias: String,
+    /// A customer the suite's browser logs in as.
+    #[arg(long, default_value = "alice")]
+    username: String,
+    /// That customer's password.
+    #[arg(long, default_value = "alice-demo-2026")]
+    password: String,
+    /// Where to write the JSON (standard output when absent).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also write the server's CA (`server_ca`), so consentry-conformance trusts a deployment
+    /// that uses the local CA. The OpenID Foundation suite does not need it.
+    #[arg(long)]
+    for_harness: bool,
 }
 
 #[derive(Subcommand)]
@@ -176,6 +206,7 @@ async fn run(command: Command, loaded: Loaded, started: Instant) -> anyhow::Resu
             Ok(())
         }
         Command::Keys(cmd) => keys(cmd, config, clock).await,
+        Command::ConformanceConfig(args) => conformance_config(args, config, clock).await,
         Command::User(UserCommand::Add(add)) => add_user(add, config, clock).await,
         Command::Client(cmd) => client(cmd, config, clock).await,
         Command::Config(ConfigCommand::Check) => {
@@ -339,6 +370,60 @@ async fn add_user(add: UserAdd, config: Config, clock: SharedClock) -> anyhow::R
     if generated {
         println!("password: {password}");
         println!("(shown once; it is stored only as an argon2id hash)");
+    }
+    Ok(())
+}
+
+async fn conformance_config(args: ConformanceConfigArgs, config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    use consentry_conformance::suite_config::{self, ClientMaterial, SuiteConfig};
+    let variant = consentry_conformance::plan::Variant::parse(&args.plan).map_err(|e| anyhow::anyhow!("--plan: {e}"))?;
+    let suite = args.suite_url.trim_end_matches('/');
+    anyhow::ensure!(suite.starts_with("https://"), "--suite-url must be an https URL");
+    let callback = format!("{suite}/test/a/{}/callback", args.alias);
+    let redirect_uris = [callback.clone(), format!("{callback}?dummy1=lorem&dummy2=ipsum")];
+    let store = serve::open_store(&config).await?;
+    let pki = consentry_server::tls::local_ca::ensure_local_pki(&config.storage.data_dir.join("tls"), &[], clock.now())?;
+    let tag = &consentry_server::crypto::random_token()[..8];
+    let mut clients = Vec::new();
+    for n in 1..=2 {
+        let client_id = format!("{}-{tag}-{n}", args.alias);
+        let id = consentry_server::registration::test_client::new_identity(&pki, &client_id, &format!("Conformance TPP {n}"), clock.now())?;
+        let material = ClientMaterial {
+            client_id: client_id.clone(),
+            private_jwk: id.private_jwk,
+            public_jwk: id.public_jwk,
+            cert_pem: id.cert_pem,
+            key_pem: id.key_pem,
+            subject_dn: id.subject_dn,
+        };
+        let metadata = suite_config::client_metadata(&variant, &material, &redirect_uris);
+        let parsed = ClientMetadata::parse(&metadata.to_string())
+            .and_then(|m| m.validate(Profile::Fapi1Advanced))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let new = new_client(parsed, clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.insert_client(&new.record).await?;
+        clients.push(material);
+    }
+    let issuer = config.server.issuer.as_str().trim_end_matches('/').to_owned();
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    let json = suite_config::config_json(&SuiteConfig {
+        alias: &args.alias,
+        discovery_url: &discovery,
+        public_base: &issuer,
+        clients: [&clients[0], &clients[1]],
+        redirect_uris: [&redirect_uris[0], &redirect_uris[1]],
+        ca_pem: &pki.ca_cert_pem,
+        username: &args.username,
+        password: &args.password,
+        include_server_ca: args.for_harness,
+    });
+    let text = serde_json::to_string_pretty(&json)? + "\n";
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("registered {} and {}; wrote {}", clients[0].client_id, clients[1].client_id, path.display());
+        }
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ pub struct BrowserTask {
     pub matches: String,
     /// `["text", "id", ELEMENT_ID, VALUE]` or `["click", "id", ELEMENT_ID]`, as the suite writes
     /// them; `"optional"` as a fifth member of a click means the element may be absent.
-    pub commands: Vec<Vec<String>>,
+    pub commands: Vec<Vec<Value>>,
 }
 
 /// `*` matches any run of characters; everything else literally.

@@ -576,7 +576,11 @@ impl Env {
             let mut values: Vec<(String, String)> = Vec::new();
             let mut clicked = None;
             for command in &task.commands {
-                match command
+                let words: Vec<String> = command
+                    .iter()
+                    .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
+                    .collect();
+                match words
                     .iter()
                     .map(String::as_str)
                     .collect::<Vec<_>>()

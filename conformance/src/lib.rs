@@ -9,3 +9,4 @@ pub mod html;
 pub mod modules;
 pub mod plan;
 pub mod report;
+pub mod suite_config;

@@ -11,15 +11,15 @@
 use std::sync::Arc;
 
 use consentry_conformance::config::Config;
-use consentry_conformance::plan::{ClientAuth, Plan, Variant};
+use consentry_conformance::plan::Variant;
 use consentry_conformance::report;
+use consentry_conformance::suite_config::{self, ClientMaterial, SuiteConfig};
 use consentry_server::clock::{Clock as _, SharedClock, SystemClock};
+use consentry_server::registration::test_client::new_identity;
 use consentry_server::store::{
     ClientRecord, ClientStatus, ClientStore as _, Role, User, UserStore as _,
 };
-use consentry_server::tls::local_ca::{ClientSubject, ensure_local_pki, issue_client_certificate};
-use josekit::jwk::alg::rsa::RsaKeyPair;
-use serde_json::{Value, json};
+use consentry_server::tls::local_ca::ensure_local_pki;
 
 const USER: &str = "conformance-psu";
 const PASSWORD: &str = "conformance-password-1";
@@ -88,45 +88,19 @@ async fn start() -> Server {
     }
 }
 
-/// Registers a client for `variant`, returns its harness config (private JWKS) and mTLS material.
-async fn register(server: &Server, variant: &Variant, id: &str, redirect: &str) -> (Value, Value) {
-    let mut key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
-    key.set_key_id(format!("{id}-key"));
-    key.set_algorithm("PS256");
-    key.set_key_use("sig");
-    let mut public = key.to_public_key().unwrap();
-    public.set_key_id(format!("{id}-key"));
+/// Registers a client for `variant` on the server and returns its material.
+async fn register(server: &Server, variant: &Variant, id: &str, redirect: &str) -> ClientMaterial {
     let pki = ensure_local_pki(&server.dir.path().join("tls"), &[], SystemClock.now()).unwrap();
-    let subject = ClientSubject {
-        common_name: id.to_owned(),
-        organization: Some(format!("{id} Ltd")),
-        country: Some("GB".to_owned()),
-        ..ClientSubject::default()
+    let identity = new_identity(&pki, id, &format!("{id} Ltd"), SystemClock.now()).unwrap();
+    let material = ClientMaterial {
+        client_id: id.to_owned(),
+        private_jwk: identity.private_jwk,
+        public_jwk: identity.public_jwk,
+        cert_pem: identity.cert_pem,
+        key_pem: identity.key_pem,
+        subject_dn: identity.subject_dn,
     };
-    let (cert, cert_key) = issue_client_certificate(&pki, &subject, SystemClock.now()).unwrap();
-    let profile = match variant.plan {
-        Plan::Fapi1Advanced => "fapi1-advanced",
-        Plan::Fapi2Security => "fapi2-security",
-        Plan::Fapi2MessageSigning => "fapi2-message-signing",
-    };
-    let mut metadata = json!({
-        "client_id": id,
-        "client_name": id,
-        "profile": profile,
-        "redirect_uris": [redirect],
-        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
-        "response_types": ["code", "code id_token"],
-        "scope": "openid accounts",
-        "jwks": {"keys": [serde_json::to_value(public.as_ref()).unwrap()]},
-        "token_endpoint_auth_method": "private_key_jwt",
-    });
-    if variant.client_auth == ClientAuth::Mtls {
-        metadata["token_endpoint_auth_method"] = json!("tls_client_auth");
-        metadata["tls_client_auth_subject_dn"] = json!(format!("CN={id},O={id} Ltd,C=GB"));
-    }
-    if variant.dpop() {
-        metadata["dpop_bound_access_tokens"] = json!(true);
-    }
+    let metadata = suite_config::client_metadata(variant, &material, &[redirect.to_owned()]);
     server
         .running
         .state
@@ -134,7 +108,7 @@ async fn register(server: &Server, variant: &Variant, id: &str, redirect: &str) 
         .insert_client(&ClientRecord {
             client_id: id.to_owned(),
             client_name: Some(id.to_owned()),
-            profile: profile.to_owned(),
+            profile: suite_config::profile(variant).to_owned(),
             metadata: metadata.to_string(),
             secret_hash: None,
             status: ClientStatus::Active,
@@ -143,43 +117,30 @@ async fn register(server: &Server, variant: &Variant, id: &str, redirect: &str) 
         })
         .await
         .unwrap();
-    let private = serde_json::to_value(key.as_ref()).unwrap();
-    (
-        json!({"client_id": id, "scope": "openid accounts", "jwks": {"keys": [private]}, "redirect_uri": redirect}),
-        json!({"cert": cert, "key": cert_key, "ca": server.ca}),
-    )
+    material
 }
 
 async fn config_for(server: &Server, variant: &Variant, n: usize) -> Config {
-    let (client, mtls) = register(
-        server,
-        variant,
-        &format!("conf-{n}-a"),
+    let redirects = [
         "https://tpp.example/callback",
-    )
-    .await;
-    let (client2, mtls2) = register(
-        server,
-        variant,
-        &format!("conf-{n}-b"),
         "https://tpp.example/callback?dummy1=lorem&dummy2=ipsum",
-    )
-    .await;
-    let p = &server.public;
-    serde_json::from_value(json!({
-        "alias": format!("ci-{n}"),
-        "server": {"discoveryUrl": format!("{p}/.well-known/openid-configuration")},
-        "client": client, "client2": client2, "mtls": mtls, "mtls2": mtls2,
-        "server_ca": server.ca,
-        "browser": [{
-            "match": format!("{p}/authorize*"),
-            "tasks": [
-                {"task": "Login", "match": format!("{p}/login*"), "commands": [["text", "id", "username", USER], ["text", "id", "password", PASSWORD], ["click", "id", "login-submit"]]},
-                {"task": "Consent", "match": format!("{p}/authorize/resume*"), "commands": [["click", "id", "consent-approve"]]}
-            ]
-        }]
-    }))
-    .unwrap()
+    ];
+    let a = register(server, variant, &format!("conf-{n}-a"), redirects[0]).await;
+    let b = register(server, variant, &format!("conf-{n}-b"), redirects[1]).await;
+    let alias = format!("ci-{n}");
+    let discovery = format!("{}/.well-known/openid-configuration", server.public);
+    let json = suite_config::config_json(&SuiteConfig {
+        alias: &alias,
+        discovery_url: &discovery,
+        public_base: &server.public,
+        clients: [&a, &b],
+        redirect_uris: redirects,
+        ca_pem: &server.ca,
+        username: USER,
+        password: PASSWORD,
+        include_server_ca: true,
+    });
+    serde_json::from_value(json).unwrap()
 }
 
 fn variants() -> Vec<Variant> {
