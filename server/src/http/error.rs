@@ -49,8 +49,11 @@ impl IntoResponse for OAuthError {
             Challenge::Bearer => Some("Bearer"),
             Challenge::DPoP => Some("DPoP"),
         };
+        // RFC 6750 section 3: a challenge on 401, and on 403 insufficient_scope from a resource.
+        let challenged = status == StatusCode::UNAUTHORIZED
+            || (self.code == ErrorCode::InsufficientScope && self.challenge != Challenge::None);
         if let Some(scheme) = scheme
-            && status == StatusCode::UNAUTHORIZED
+            && challenged
         {
             let value = format!("{scheme} error=\"{}\"", self.code.as_str());
             if let Ok(v) = HeaderValue::from_str(&value) {

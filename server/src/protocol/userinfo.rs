@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::client::Client;
-use super::error::{ErrorCode, OAuthError};
+use super::error::{Challenge, ErrorCode, OAuthError};
 use super::token::sign_claims;
 use crate::app::App;
 use crate::clock::UnixTime;
@@ -35,17 +35,24 @@ pub async fn userinfo(
     token: &AccessTokenRecord,
     now: UnixTime,
 ) -> Result<Userinfo, OAuthError> {
+    let challenge = if token.cnf_jkt.is_some() {
+        Challenge::DPoP
+    } else {
+        Challenge::Bearer
+    };
     if !token.scope.split(' ').any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
             "the access token does not carry the openid scope",
-        ));
+        )
+        .with_challenge(challenge));
     }
     let subject = token.subject.as_deref().ok_or_else(|| {
         OAuthError::new(
             ErrorCode::InsufficientScope,
             "the access token was not issued for a user",
         )
+        .with_challenge(challenge)
     })?;
     let grant = app
         .store

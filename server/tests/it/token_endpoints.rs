@@ -285,7 +285,11 @@ async fn userinfo_needs_the_certificate_the_token_is_bound_to() {
     .await;
     assert_eq!(
         error_of(r).await,
-        (StatusCode::FORBIDDEN, None, "insufficient_scope".to_owned())
+        (
+            StatusCode::FORBIDDEN,
+            Some("Bearer error=\"insufficient_scope\"".to_owned()),
+            "insufficient_scope".to_owned()
+        )
     );
     server.stop().await;
 }
