@@ -374,20 +374,40 @@ async fn add_user(add: UserAdd, config: Config, clock: SharedClock) -> anyhow::R
     Ok(())
 }
 
-async fn conformance_config(args: ConformanceConfigArgs, config: Config, clock: SharedClock) -> anyhow::Result<()> {
+async fn conformance_config(
+    args: ConformanceConfigArgs,
+    config: Config,
+    clock: SharedClock,
+) -> anyhow::Result<()> {
     use consentry_conformance::suite_config::{self, ClientMaterial, SuiteConfig};
-    let variant = consentry_conformance::plan::Variant::parse(&args.plan).map_err(|e| anyhow::anyhow!("--plan: {e}"))?;
+    let variant = consentry_conformance::plan::Variant::parse(&args.plan)
+        .map_err(|e| anyhow::anyhow!("--plan: {e}"))?;
     let suite = args.suite_url.trim_end_matches('/');
-    anyhow::ensure!(suite.starts_with("https://"), "--suite-url must be an https URL");
+    anyhow::ensure!(
+        suite.starts_with("https://"),
+        "--suite-url must be an https URL"
+    );
     let callback = format!("{suite}/test/a/{}/callback", args.alias);
-    let redirect_uris = [callback.clone(), format!("{callback}?dummy1=lorem&dummy2=ipsum")];
+    let redirect_uris = [
+        callback.clone(),
+        format!("{callback}?dummy1=lorem&dummy2=ipsum"),
+    ];
     let store = serve::open_store(&config).await?;
-    let pki = consentry_server::tls::local_ca::ensure_local_pki(&config.storage.data_dir.join("tls"), &[], clock.now())?;
+    let pki = consentry_server::tls::local_ca::ensure_local_pki(
+        &config.storage.data_dir.join("tls"),
+        &[],
+        clock.now(),
+    )?;
     let tag = &consentry_server::crypto::random_token()[..8];
     let mut clients = Vec::new();
     for n in 1..=2 {
         let client_id = format!("{}-{tag}-{n}", args.alias);
-        let id = consentry_server::registration::test_client::new_identity(&pki, &client_id, &format!("Conformance TPP {n}"), clock.now())?;
+        let id = consentry_server::registration::test_client::new_identity(
+            &pki,
+            &client_id,
+            &format!("Conformance TPP {n}"),
+            clock.now(),
+        )?;
         let material = ClientMaterial {
             client_id: client_id.clone(),
             private_jwk: id.private_jwk,
@@ -404,7 +424,12 @@ async fn conformance_config(args: ConformanceConfigArgs, config: Config, clock: 
         store.insert_client(&new.record).await?;
         clients.push(material);
     }
-    let issuer = config.server.issuer.as_str().trim_end_matches('/').to_owned();
+    let issuer = config
+        .server
+        .issuer
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
     let discovery = format!("{issuer}/.well-known/openid-configuration");
     let json = suite_config::config_json(&SuiteConfig {
         alias: &args.alias,
@@ -420,8 +445,14 @@ async fn conformance_config(args: ConformanceConfigArgs, config: Config, clock: 
     let text = serde_json::to_string_pretty(&json)? + "\n";
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("registered {} and {}; wrote {}", clients[0].client_id, clients[1].client_id, path.display());
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "registered {} and {}; wrote {}",
+                clients[0].client_id,
+                clients[1].client_id,
+                path.display()
+            );
         }
         None => print!("{text}"),
     }

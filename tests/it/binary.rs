@@ -512,18 +512,38 @@ fn the_harness_passes_against_the_real_binary_with_a_generated_config() {
         config_path.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    assert_eq!(json["client"]["redirect_uri"], "https://tpp.example/test/a/ci/callback");
-    assert_eq!(json["client2"]["redirect_uri"], "https://tpp.example/test/a/ci/callback?dummy1=lorem&dummy2=ipsum");
-    assert!(json["client"]["jwks"]["keys"][0]["d"].is_string(), "the suite gets the private key");
-    assert!(json["mtls"]["cert"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    assert_eq!(
+        json["client"]["redirect_uri"],
+        "https://tpp.example/test/a/ci/callback"
+    );
+    assert_eq!(
+        json["client2"]["redirect_uri"],
+        "https://tpp.example/test/a/ci/callback?dummy1=lorem&dummy2=ipsum"
+    );
+    assert!(
+        json["client"]["jwks"]["keys"][0]["d"].is_string(),
+        "the suite gets the private key"
+    );
+    assert!(
+        json["mtls"]["cert"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
     let list = String::from_utf8_lossy(&env.run(&["client", "list"]).stdout).into_owned();
-    assert!(list.contains("ci-") && list.contains("fapi2-security"), "{list}");
+    assert!(
+        list.contains("ci-") && list.contains("fapi2-security"),
+        "{list}"
+    );
 
     let config: consentry_conformance::config::Config = serde_json::from_value(json).unwrap();
     let variant = consentry_conformance::plan::Variant::parse(plan).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let reports = runtime.block_on(consentry_conformance::report::run(&config, &variant, None, 4));
+    let reports = runtime.block_on(consentry_conformance::report::run(
+        &config, &variant, None, 4,
+    ));
     let verdict = consentry_conformance::report::verdict(&variant, &reports, &[]);
     println!("{}", verdict.lines.join("\n"));
     assert!(reports.len() > 20, "the plan ran its modules");
