@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use josekit::jwk::Jwk;
-use josekit::jws::{ES256, JwsHeader, PS256};
+use josekit::jws::{ES256, JwsHeader, JwsSigner as _, PS256, RS256};
 use josekit::jwt::JwtPayload;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -419,8 +419,22 @@ impl Env {
         request_object: Option<String>,
         auth_aud: Option<&str>,
     ) -> anyhow::Result<Reply> {
+        let auth = self.client_auth(tpp, auth_aud);
+        self.push_authenticated(tpp, params, request_object, auth)
+            .await
+    }
+
+    /// Pushes `params` as [`Env::push`] does, authenticated by the parameters `auth` (a
+    /// `client_id` and, for private_key_jwt, an assertion the module made).
+    pub async fn push_authenticated(
+        &self,
+        tpp: &Tpp,
+        params: &Map<String, Value>,
+        request_object: Option<String>,
+        auth: Vec<(String, String)>,
+    ) -> anyhow::Result<Reply> {
         let url = self.endpoint("pushed_authorization_request_endpoint");
-        let mut form = self.client_auth(tpp, auth_aud);
+        let mut form = auth;
         if let Some(jwt) = request_object.or_else(|| {
             self.variant
                 .signed_requests()
@@ -494,6 +508,62 @@ impl Env {
                 )
                 .append_pair("request", &jwt);
         }
+        Ok(url.to_string())
+    }
+
+    /// The authorization URL carrying `name=value` (`request` or `request_uri`) built the way the
+    /// suite builds it (`AbstractBuildRequestObjectRedirectToAuthorizationEndpoint`): `outer` are
+    /// the authorization request's parameters, `inner` the request object's (or the pushed
+    /// request's) claims. With `duplicates`, the parameters OAuth requires outside a request
+    /// object (`response_type`, `client_id`, `scope`, `redirect_uri`) and every parameter of
+    /// `outer` that `inner` lacks or gives another value; without, only `client_id`. `expose`
+    /// names parameters of `outer` sent outside in any case. Only plain values travel outside.
+    pub fn redirect_to_authorization_endpoint(
+        &self,
+        name: &str,
+        value: &str,
+        outer: &Map<String, Value>,
+        inner: &Map<String, Value>,
+        duplicates: bool,
+        expose: &[&str],
+    ) -> Result<String, Failure> {
+        const REQUIRED_DUPLICATES: &[&str] =
+            &["response_type", "client_id", "scope", "redirect_uri"];
+        let endpoint = self.discovery["authorization_endpoint"]
+            .as_str()
+            .unwrap_or_default();
+        let mut url = url::Url::parse(endpoint).map_err(|e| {
+            fail(
+                "CheckDiscoveryEndpoint",
+                format!("authorization_endpoint: {e}"),
+            )
+        })?;
+        let plain = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+            _ => None,
+        };
+        let mut params = std::collections::BTreeMap::new();
+        params.insert(name.to_owned(), value.to_owned());
+        for (key, outer_value) in outer {
+            let Some(outside) = plain(outer_value) else {
+                continue;
+            };
+            let inside = inner.get(key);
+            if inside.is_some_and(|v| plain(v).is_none()) {
+                continue;
+            }
+            let send = if duplicates {
+                REQUIRED_DUPLICATES.contains(&key.as_str())
+                    || inside.and_then(plain).as_deref() != Some(outside.as_str())
+            } else {
+                key == "client_id"
+            };
+            if send || expose.contains(&key.as_str()) {
+                params.insert(key.clone(), outside);
+            }
+        }
+        url.query_pairs_mut().extend_pairs(params);
         Ok(url.to_string())
     }
 
@@ -803,8 +873,20 @@ impl Env {
         form: &[(&str, &str)],
         with_cert: bool,
     ) -> Result<Reply, Failure> {
+        let auth = self.client_auth(tpp, None);
+        self.token_authenticated(tpp, auth, form, with_cert).await
+    }
+
+    /// A token request as [`Env::token`] makes it, authenticated by the parameters `auth`.
+    pub async fn token_authenticated(
+        &self,
+        tpp: &Tpp,
+        auth: Vec<(String, String)>,
+        form: &[(&str, &str)],
+        with_cert: bool,
+    ) -> Result<Reply, Failure> {
         let url = self.endpoint("token_endpoint");
-        let mut body = self.client_auth(tpp, None);
+        let mut body = auth;
         body.extend(form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let client = if with_cert { &tpp.mtls } else { &tpp.plain };
         let mut req = client.post(&url).form(&body);
@@ -869,8 +951,10 @@ impl Reply {
     }
 }
 
+/// A request that got no HTTP response; the message names the causes (`{:#}` of an
+/// `anyhow::Error`).
 pub fn transport(e: impl std::fmt::Display) -> Failure {
-    fail("HttpTransport", e.to_string())
+    fail("HttpTransport", format!("{e:#}"))
 }
 
 pub fn snippet(body: &str) -> String {
@@ -879,7 +963,7 @@ pub fn snippet(body: &str) -> String {
 }
 
 /// A form for the log: assertions and secrets shortened.
-fn form_log(form: &[(String, String)]) -> String {
+pub fn form_log(form: &[(String, String)]) -> String {
     form.iter()
         .map(|(k, v)| {
             let v = if v.len() > 80 {
@@ -891,6 +975,95 @@ fn form_log(form: &[(String, String)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A DPoP proof for `method url` (with `ath` for an access token) after `edit` has changed its
+/// header and claims as a test wants: signed with the `alg` the header then names (ES256,
+/// PS256 or RS256), else the key's own ([`dpop_alg`]); nothing is added or checked after the
+/// edit, so a proof may lack any member.
+pub fn dpop_proof_with(
+    key: &Jwk,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    edit: impl FnOnce(&mut Map<String, Value>, &mut Map<String, Value>),
+) -> String {
+    let (mut header, mut claims) = dpop_parts(key, method, url, access_token);
+    edit(&mut header, &mut claims);
+    let alg = match header.get("alg").and_then(Value::as_str) {
+        Some(a @ ("ES256" | "PS256" | "RS256")) => a.to_owned(),
+        _ => dpop_alg(key).to_owned(),
+    };
+    sign_jws(key, &alg, &header, &claims)
+}
+
+/// The algorithm a DPoP key signs with by default: ES256 for an EC key, PS256 for RSA.
+pub fn dpop_alg(key: &Jwk) -> &'static str {
+    if key.key_type() == "EC" {
+        "ES256"
+    } else {
+        "PS256"
+    }
+}
+
+/// The header and claims of a well-formed DPoP proof by `key` for `method url`, with `ath` for
+/// an access token: `typ` `dpop+jwt`, the key's `alg`, its public `jwk`; a fresh `jti`, `htm`,
+/// `htu` and `iat` now.
+pub fn dpop_parts(
+    key: &Jwk,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+) -> (Map<String, Value>, Map<String, Value>) {
+    let mut header = Map::new();
+    header.insert("typ".to_owned(), json!("dpop+jwt"));
+    header.insert("alg".to_owned(), json!(dpop_alg(key)));
+    if let Ok(public) = key.to_public_key() {
+        header.insert("jwk".to_owned(), Value::Object(public.as_ref().clone()));
+    }
+    let mut claims = Map::new();
+    claims.insert("jti".to_owned(), json!(uuid::Uuid::new_v4().to_string()));
+    claims.insert("htm".to_owned(), json!(method));
+    claims.insert("htu".to_owned(), json!(url));
+    claims.insert("iat".to_owned(), json!(now()));
+    if let Some(at) = access_token {
+        claims.insert(
+            "ath".to_owned(),
+            json!(b64url(&sha2::Sha256::digest(at.as_bytes()))),
+        );
+    }
+    (header, claims)
+}
+
+/// A compact JWS of exactly `header` and `claims` (nothing added, nothing checked), signed with
+/// `key` by `alg` (ES256, RS256, else PS256); an empty signature when the key cannot sign so.
+pub fn sign_jws(
+    key: &Jwk,
+    alg: &str,
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(Value::Object(header.clone()).to_string().as_bytes()),
+        b64url(Value::Object(claims.clone()).to_string().as_bytes())
+    );
+    // josekit refuses a key whose `alg` names another algorithm (RS256 with a PS256 key).
+    let mut map = key.as_ref().clone();
+    map.remove("alg");
+    let key = Jwk::from_map(map).unwrap_or_else(|_| key.clone());
+    let signature = match alg {
+        "ES256" => ES256
+            .signer_from_jwk(&key)
+            .and_then(|s| s.sign(input.as_bytes())),
+        "RS256" => RS256
+            .signer_from_jwk(&key)
+            .and_then(|s| s.sign(input.as_bytes())),
+        _ => PS256
+            .signer_from_jwk(&key)
+            .and_then(|s| s.sign(input.as_bytes())),
+    };
+    format!("{input}.{}", b64url(&signature.unwrap_or_default()))
 }
 
 /// The left half of SHA-256, base64url (`c_hash`, `s_hash`, `at_hash`).

@@ -44,17 +44,30 @@ pub async fn run(
         .into_iter()
         .filter(|m| only.is_none_or(|o| m.name(variant) == o))
         .collect();
-    let runs = selected.into_iter().enumerate().map(|(i, module)| {
+    // The server's metadata is fetched once for the run, not once per module.
+    let metadata = Env::new(config.clone(), variant.clone())
+        .await
+        .map(|env| (env.discovery, env.jwks))
+        .map_err(|e| e.to_string());
+    // Modules that wait out a lifetime start first, so their waits overlap the others.
+    let mut order: Vec<(usize, crate::modules::Module)> =
+        selected.into_iter().enumerate().collect();
+    order.sort_by_key(|(_, m)| !m.suffix.contains("expired"));
+    let runs = order.into_iter().map(|(i, module)| {
         let config = config.clone();
         let variant = variant.clone();
+        let metadata = metadata.clone();
         async move {
             let name = module.name(&variant);
-            let report = match Env::new(config, variant).await {
+            let env = metadata.and_then(|(discovery, jwks)| {
+                Env::from_parts(config, variant, discovery, jwks).map_err(|e| e.to_string())
+            });
+            let report = match env {
                 Err(e) => ModuleReport {
                     module: name,
                     result: "FAILED",
                     condition: Some("FetchServerConfiguration".to_owned()),
-                    message: Some(e.to_string()),
+                    message: Some(e),
                     exchanges: Vec::new(),
                 },
                 Ok(env) => {

@@ -189,7 +189,11 @@ pub(super) async fn redeem(
 }
 
 /// Authorization and token exchange for `tpp` with `params`; returns the token response body.
-async fn full_flow(env: &Env, tpp: &Tpp, params: &Map<String, Value>) -> Result<Value, Failure> {
+pub(super) async fn full_flow(
+    env: &Env,
+    tpp: &Tpp,
+    params: &Map<String, Value>,
+) -> Result<Value, Failure> {
     let got = env.authorize(tpp, params).await?;
     let code = check_callback(env, tpp, params, &got)?;
     let reply = redeem(env, tpp, &code, VERIFIER).await?;
@@ -298,12 +302,13 @@ pub(super) async fn discovery(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn fapi1_happy_path(env: &Env) -> ModuleResult {
-    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    let first = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
     // Client 2: a 128-character state, a 43-character nonce, a redirect URI with a query.
     let mut p = env.auth_params(&env.tpp2);
     p.insert("state".to_owned(), json!("s".repeat(128)));
     p.insert("nonce".to_owned(), json!("n".repeat(43)));
-    full_flow(env, &env.tpp2, &p).await?;
+    let second = full_flow(env, &env.tpp2, &p).await?;
+    super::fapi1::happy_path_resource_checks(env, &first, &second).await?;
     Ok(Outcome::Passed)
 }
 
@@ -760,7 +765,7 @@ pub(super) async fn request_object_multiple_aud(env: &Env) -> ModuleResult {
     }
 }
 
-async fn code_for(env: &Env, tpp: &Tpp) -> Result<String, Failure> {
+pub(super) async fn code_for(env: &Env, tpp: &Tpp) -> Result<String, Failure> {
     let p = env.auth_params(tpp);
     let got = env.authorize(tpp, &p).await?;
     check_callback(env, tpp, &p, &got)

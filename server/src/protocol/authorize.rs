@@ -325,6 +325,12 @@ pub fn validate(
             "request and request_uri cannot be nested",
         ));
     }
+    // A missing scope is a missing required parameter (RFC 6749 section 4.1.2.1): the conformance
+    // suite accepts only invalid_request (or invalid_request_object) for a request object without
+    // one. An empty or unknown scope stays invalid_scope.
+    if params.get("scope").is_none_or(Value::is_null) {
+        return Err(fail(ErrorCode::InvalidRequest, "scope is required"));
+    }
     let scope: Vec<String> =
         space_list(params, "scope").map_err(|m| fail(ErrorCode::InvalidScope, &m))?;
     if scope.is_empty() {
@@ -342,15 +348,12 @@ pub fn validate(
     }
     let openid = scope.iter().any(|s| s == "openid");
     let nonce = string(params, "nonce").map_err(|m| fail(ErrorCode::InvalidRequest, &m))?;
-    // FAPI 1 (and OpenID hybrid flows) require a nonce when an id_token is in the front channel.
+    // OpenID hybrid flows require a nonce (an id_token is in the front channel), and FAPI 1
+    // requires one of every openid request, JARM included (FAPI 1.0 Baseline 5.2.2.2).
     if response_type == ResponseType::CodeIdToken && nonce.is_none() {
         return Err(fail(ErrorCode::InvalidRequest, "nonce is required"));
     }
-    if client.profile == Profile::Fapi1Advanced
-        && openid
-        && nonce.is_none()
-        && !response_mode.is_jarm()
-    {
+    if client.profile == Profile::Fapi1Advanced && openid && nonce.is_none() {
         return Err(fail(ErrorCode::InvalidRequest, "nonce is required"));
     }
     if nonce
@@ -672,6 +675,56 @@ mod tests {
             error_code(validate(&c, &nested, Source::RequestObject)),
             ErrorCode::InvalidRequest
         );
+    }
+
+    #[test]
+    fn a_missing_scope_is_invalid_request() {
+        // The conformance suite's ensure-request-object-without-scope-fails accepts
+        // invalid_request or invalid_request_object only.
+        for profile in ["fapi1-advanced", "fapi2-security"] {
+            let c = client(profile, &["code"]);
+            let mut p = with(base(), "response_mode", "jwt");
+            p.remove("scope");
+            let source = Source::RequestObject;
+            assert_eq!(
+                error_code(validate(&c, &p, source)),
+                ErrorCode::InvalidRequest,
+                "{profile}"
+            );
+            p.insert("scope".to_owned(), Value::Null);
+            assert_eq!(
+                error_code(validate(&c, &p, source)),
+                ErrorCode::InvalidRequest,
+                "{profile}: null"
+            );
+        }
+    }
+
+    #[test]
+    fn fapi1_openid_requests_need_a_nonce_with_jarm_too() {
+        // FAPI 1.0 Baseline 5.2.2.2; the suite's ensure-request-object-without-nonce-fails runs
+        // in the JARM variants as well.
+        let c = client("fapi1-advanced", &["code id_token", "code"]);
+        let mut jarm = with(base(), "response_mode", "jwt");
+        jarm.remove("nonce");
+        assert_eq!(
+            error_code(validate(&c, &jarm, Source::RequestObject)),
+            ErrorCode::InvalidRequest
+        );
+        let mut hybrid = with(base(), "response_type", "code id_token");
+        hybrid.remove("nonce");
+        assert_eq!(
+            error_code(validate(&c, &hybrid, Source::RequestObject)),
+            ErrorCode::InvalidRequest
+        );
+        // Without openid there is no id token and no nonce to require.
+        let accounts = with(jarm, "scope", "accounts");
+        assert!(validate(&c, &accounts, Source::RequestObject).is_ok());
+        // FAPI 2 leaves the nonce optional (ensure-authorization-request-without-nonce-success).
+        let c = client("fapi2-security", &["code"]);
+        let mut p = base();
+        p.remove("nonce");
+        assert!(validate(&c, &p, Source::Pushed).is_ok());
     }
 
     #[test]
