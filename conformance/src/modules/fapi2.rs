@@ -574,6 +574,122 @@ pub(super) async fn unsigned_request_at_par(env: &Env) -> ModuleResult {
 }
 
 /// The conditions of this file against recorded good and bad responses.
+/// The OpenID standard claims this module may ask for (OIDC Core 5.1).
+const STANDARD_CLAIMS: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+];
+
+/// test-claims-parameter-identity-claims: every supported standard claim asked for in the id
+/// token and at userinfo; userinfo answers 200 JSON with the id token's `sub`; a requested claim
+/// found in neither is a warning.
+pub(super) async fn claims_parameter_identity_claims(env: &Env) -> ModuleResult {
+    if env.discovery["claims_parameter_supported"] != json!(true) {
+        return Ok(Outcome::Skipped(
+            "claims_parameter_supported is not true".to_owned(),
+        ));
+    }
+    let supported: Vec<&str> = env.discovery["claims_supported"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|c| STANDARD_CLAIMS.contains(c))
+        .collect();
+    if supported.is_empty() {
+        return Ok(Outcome::Skipped(
+            "claims_supported names no standard claim".to_owned(),
+        ));
+    }
+    let requested: Map<String, Value> = supported
+        .iter()
+        .map(|c| ((*c).to_owned(), Value::Null))
+        .collect();
+    let mut params = env.auth_params(&env.tpp1);
+    params.insert(
+        "claims".to_owned(),
+        json!({"id_token": requested, "userinfo": requested}),
+    );
+    let body = super::flows::full_flow(env, &env.tpp1, &params).await?;
+    let id_token = body["id_token"].as_str().unwrap_or_default();
+    let id_claims = env.verify_server_jwt(id_token, "ValidateIdTokenSignature")?;
+    let access_token = body["access_token"].as_str().unwrap_or_default();
+
+    let url = env.endpoint("userinfo_endpoint");
+    ensure(!url.is_empty(), "CheckDiscEndpointUserinfoEndpoint", || {
+        "no userinfo_endpoint".to_owned()
+    })?;
+    let request = if env.variant.dpop() {
+        env.tpp1
+            .mtls
+            .get(&url)
+            .header("Authorization", format!("DPoP {access_token}"))
+            .header(
+                "DPoP",
+                env.dpop_proof(&env.dpop_key(), "GET", &url, Some(access_token)),
+            )
+    } else {
+        env.tpp1
+            .mtls
+            .get(&url)
+            .header("Authorization", format!("Bearer {access_token}"))
+    };
+    let reply = env
+        .send(request, None)
+        .await
+        .map_err(crate::env::transport)?;
+    ensure(reply.status == 200, "EnsureHttpStatusCodeIs200", || {
+        format!("userinfo answered {}: {}", reply.status, reply.body)
+    })?;
+    ensure(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "EnsureContentTypeJson",
+        || format!("content-type {:?}", reply.header("content-type")),
+    )?;
+    let userinfo = reply.json();
+    ensure(
+        userinfo["sub"] == id_claims["sub"],
+        "VerifyUserInfoAndIdTokenInTokenEndpointSameSub",
+        || {
+            format!(
+                "userinfo sub {} but id token sub {}",
+                userinfo["sub"], id_claims["sub"]
+            )
+        },
+    )?;
+    let missing: Vec<&str> = supported
+        .iter()
+        .copied()
+        .filter(|c| id_claims.get(*c).is_none() && userinfo.get(*c).is_none())
+        .collect();
+    if missing.is_empty() {
+        Ok(Outcome::Passed)
+    } else {
+        Ok(Outcome::Warning(format!(
+            "EnsureIdentityClaimsContainRequestedClaims: not returned (the customer may have none): {missing:?}"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(

@@ -385,6 +385,11 @@ pub fn all() -> Vec<Module> {
             |v| fapi2(v) && v.signed_requests(),
             fapi2::unsigned_request_at_par
         ),
+        module!(
+            "test-claims-parameter-identity-claims",
+            |v| fapi2(v) && v.openid,
+            fapi2::claims_parameter_identity_claims
+        ),
         // FAPI 1 and PAR
         // First of the block: it waits out the request_uri's lifetime while the others run.
         module!(

@@ -22,6 +22,7 @@ use crate::registration::metadata::Profile;
 use crate::store::{
     AccessTokenRecord, ClientStore as _, CodeStore as _, GrantRecord, GrantStore as _,
     IssuedTokens, JtiKind, JtiStore as _, Redemption, RefreshTokenRecord, TokenStore as _,
+    UserStore as _,
 };
 
 /// The token request's body.
@@ -278,6 +279,17 @@ pub async fn sign_id_token(
         .and_then(|a| serde_json::from_str(a).ok())
         .unwrap_or_default();
     let mut extra = Map::new();
+    // Identity claims the claims parameter asked for in the id token (OIDC Core 5.5).
+    if grant
+        .claims
+        .as_deref()
+        .is_some_and(|c| c.contains("\"id_token\""))
+        && let Some(user) = app.store.user_by_id(subject).await?
+    {
+        extra.extend(super::userinfo::requested_identity_claims(
+            &user, grant, "id_token",
+        ));
+    }
     if let Some(consent) = &grant.consent_id {
         extra.insert(
             "openbanking_intent_id".to_owned(),

@@ -89,7 +89,19 @@ pub async fn userinfo(
 pub fn released_claims(user: &User, grant: &GrantRecord) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".to_owned(), Value::from(user.id.as_str()));
-    for name in requested_claims(grant) {
+    claims.extend(requested_identity_claims(user, grant, "userinfo"));
+    claims
+}
+
+/// Each claim the grant's claims parameter asked for under `member` (`userinfo` or `id_token`)
+/// that the server holds for `user`.
+pub fn requested_identity_claims(
+    user: &User,
+    grant: &GrantRecord,
+    member: &str,
+) -> Map<String, Value> {
+    let mut claims = Map::new();
+    for name in requested_claims(grant, member) {
         let value = match name.as_str() {
             "name" => Some(user.display_name.as_str()),
             "email" => user.email.as_deref(),
@@ -104,13 +116,13 @@ pub fn released_claims(user: &User, grant: &GrantRecord) -> Map<String, Value> {
     claims
 }
 
-/// The member names of the grant's `claims.userinfo` request; none when it made no request.
-fn requested_claims(grant: &GrantRecord) -> Vec<String> {
+/// The member names of the grant's `claims.<member>` request; none when it made no request.
+fn requested_claims(grant: &GrantRecord, member: &str) -> Vec<String> {
     grant
         .claims
         .as_deref()
         .and_then(|c| serde_json::from_str::<Value>(c).ok())
-        .and_then(|c| match c.get("userinfo") {
+        .and_then(|c| match c.get(member) {
             Some(Value::Object(members)) => Some(members.keys().cloned().collect()),
             _ => None,
         })
@@ -213,5 +225,26 @@ mod tests {
             let released = released_claims(&user(None), &grant(Some(request), None));
             assert_eq!(released.len(), 1, "{request}");
         }
+    }
+
+    #[test]
+    fn id_token_members_release_identity_claims_for_the_id_token_only() {
+        let g = grant(
+            Some(r#"{"id_token": {"name": null, "email": null, "nickname": null}}"#),
+            None,
+        );
+        let u = user(Some("a@example.com"));
+        let id = requested_identity_claims(&u, &g, "id_token");
+        assert_eq!(id.get("name"), Some(&Value::from("Alice Example")));
+        assert_eq!(id.get("email"), Some(&Value::from("a@example.com")));
+        assert!(
+            id.get("nickname").is_none(),
+            "a claim the server does not hold is left out"
+        );
+        assert!(id.get("sub").is_none());
+        assert!(
+            requested_identity_claims(&u, &g, "userinfo").is_empty(),
+            "nothing asked at userinfo"
+        );
     }
 }
