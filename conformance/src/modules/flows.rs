@@ -892,6 +892,7 @@ pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn holder_of_key_required(env: &Env) -> ModuleResult {
+    super::tls::fapi_tls(env).await?;
     if env.variant.client_auth == ClientAuth::Mtls {
         // Without a certificate an mTLS client cannot even authenticate: covered by that.
         let code = code_for(env, &env.tpp1).await?;

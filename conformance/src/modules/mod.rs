@@ -8,6 +8,7 @@ mod fapi1;
 mod fapi2;
 mod flows;
 mod par;
+mod tls;
 
 use futures_util::future::BoxFuture;
 
