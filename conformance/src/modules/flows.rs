@@ -888,7 +888,44 @@ pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
         &[400],
         "invalid_grant",
         "CheckTokenEndpointReturnedInvalidGrant",
-    )
+    )?;
+    // The reuse revoked what the first redemption issued (RFC 6749 section 4.1.2): the access
+    // token no longer works at userinfo.
+    let url = env.endpoint("userinfo_endpoint");
+    if url.is_empty() {
+        return Ok(Outcome::Passed);
+    }
+    let token = first.json()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let request = if env.variant.dpop() {
+        env.tpp1
+            .mtls
+            .get(&url)
+            .header("Authorization", format!("DPoP {token}"))
+            .header(
+                "DPoP",
+                env.dpop_proof(&env.dpop_key(), "GET", &url, Some(&token)),
+            )
+    } else {
+        env.tpp1
+            .mtls
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+    };
+    let reply = env.send(request, None).await.map_err(transport)?;
+    ensure(
+        reply.status == 401,
+        "EnsureTokensRevokedAfterCodeReuse",
+        || {
+            format!(
+                "the first access token still works after the code was reused: {}",
+                reply.status
+            )
+        },
+    )?;
+    Ok(Outcome::Passed)
 }
 
 pub(super) async fn holder_of_key_required(env: &Env) -> ModuleResult {
