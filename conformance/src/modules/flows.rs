@@ -1210,6 +1210,10 @@ mod tests {
     }
 
     fn fixture(plan: &str) -> Fixture {
+        fixture_with(plan, json!({"issuer": ISSUER}))
+    }
+
+    fn fixture_with(plan: &str, discovery: Value) -> Fixture {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let pki =
@@ -1236,13 +1240,7 @@ mod tests {
         let mut public = server_key.to_public_key().unwrap();
         public.set_key_id("sk");
         let jwks = json!({"keys": [serde_json::to_value(public.as_ref()).unwrap()]});
-        let env = Env::from_parts(
-            config,
-            Variant::parse(plan).unwrap(),
-            json!({"issuer": ISSUER}),
-            jwks,
-        )
-        .unwrap();
+        let env = Env::from_parts(config, Variant::parse(plan).unwrap(), discovery, jwks).unwrap();
         Fixture { env, server_key }
     }
 
@@ -1395,6 +1393,101 @@ mod tests {
                 Some(&wrong_nonce)
             )),
             "ValidateIdTokenNonce"
+        );
+    }
+
+    fn good_discovery() -> Value {
+        let e = |p: &str| format!("{ISSUER}{p}");
+        json!({
+            "issuer": ISSUER, "jwks_uri": e("/jwks"), "authorization_endpoint": e("/authorize"),
+            "token_endpoint": e("/token"), "pushed_authorization_request_endpoint": e("/par"),
+            "tls_client_certificate_bound_access_tokens": true,
+            "id_token_signing_alg_values_supported": ["PS256", "ES256"],
+            "token_endpoint_auth_signing_alg_values_supported": ["PS256"],
+            "request_object_signing_alg_values_supported": ["PS256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth"],
+            "code_challenge_methods_supported": ["S256"], "request_parameter_supported": true,
+            "response_types_supported": ["code", "code id_token"], "response_modes_supported": ["jwt"],
+            "authorization_response_iss_parameter_supported": true, "dpop_signing_alg_values_supported": ["ES256"],
+        })
+    }
+
+    async fn discovery_condition(
+        plan: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Option<&'static str> {
+        let mut d = good_discovery();
+        edit(&mut d);
+        let f = fixture_with(plan, d);
+        match super::discovery(&f.env).await {
+            Ok(super::Outcome::Passed) => None,
+            Err(failure) => Some(failure.condition),
+            Ok(other) => panic!("unexpected outcome {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn discovery_conditions_fail_on_what_they_check() {
+        assert_eq!(discovery_condition(FAPI1, |_| {}).await, None);
+        assert_eq!(discovery_condition(FAPI2, |_| {}).await, None);
+        assert_eq!(
+            discovery_condition(FAPI1, |d| d["tls_client_certificate_bound_access_tokens"] =
+                json!(false))
+            .await,
+            Some("CheckDiscEndpointTlsClientCertificateBoundAccessTokens")
+        );
+        assert_eq!(
+            discovery_condition(FAPI2, |d| d["id_token_signing_alg_values_supported"] =
+                json!(["RS256"]))
+            .await,
+            Some("FAPICheckDiscEndpointSigningAlgValuesSupported")
+        );
+        assert_eq!(
+            discovery_condition(FAPI1, |d| d["token_endpoint_auth_methods_supported"] =
+                json!(["client_secret_basic"]))
+            .await,
+            Some("CheckDiscEndpointTokenEndpointAuthMethodsSupported")
+        );
+        assert_eq!(
+            discovery_condition(FAPI1, |d| d["request_parameter_supported"] = json!(false)).await,
+            Some("CheckDiscRequestParameterSupported")
+        );
+        assert_eq!(
+            discovery_condition(FAPI1, |d| d["response_types_supported"] = json!(["code"])).await,
+            Some("CheckDiscEndpointResponseTypesSupported")
+        );
+        assert_eq!(
+            discovery_condition(
+                FAPI2,
+                |d| d["authorization_response_iss_parameter_supported"] = json!(false)
+            )
+            .await,
+            Some("CheckDiscEndpointAuthorizationResponseIssParameterSupported")
+        );
+        assert_eq!(
+            discovery_condition(FAPI2, |d| d["issuer"] = json!("https://other.example")).await,
+            Some("CheckDiscoveryIssuer")
+        );
+    }
+
+    #[test]
+    fn expected_errors_are_checked_by_status_and_code() {
+        let good = reply(400, None, json!({"error": "invalid_grant"}));
+        assert!(super::expect_error(&good, &[400], "invalid_grant", "C").is_ok());
+        let wrong_code = reply(400, None, json!({"error": "invalid_request"}));
+        assert_eq!(
+            condition(super::expect_error(
+                &wrong_code,
+                &[400],
+                "invalid_grant",
+                "C"
+            )),
+            "C"
+        );
+        let accepted = reply(200, None, json!({"access_token": "x"}));
+        assert_eq!(
+            condition(super::expect_error(&accepted, &[400], "invalid_grant", "C")),
+            "C"
         );
     }
 }
