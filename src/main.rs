@@ -417,11 +417,7 @@ async fn conformance_config(
             subject_dn: id.subject_dn,
         };
         let metadata = suite_config::client_metadata(&variant, &material, &redirect_uris);
-        let parsed = ClientMetadata::parse(&metadata.to_string())
-            .and_then(|m| m.validate(Profile::Fapi1Advanced))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let new = new_client(parsed, clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        store.insert_client(&new.record).await?;
+        register_client(&store, &metadata.to_string(), clock.now()).await?;
         clients.push(material);
     }
     let issuer = config
@@ -459,25 +455,35 @@ async fn conformance_config(
     Ok(())
 }
 
+/// Validates RFC 7591 metadata and registers the client: `client add` and `conformance-config`.
+async fn register_client(
+    store: &consentry_server::store::Store,
+    metadata: &str,
+    now: i64,
+) -> anyhow::Result<consentry_server::registration::metadata::NewClient> {
+    let parsed = ClientMetadata::parse(metadata)
+        .and_then(|m| m.validate(Profile::Fapi1Advanced))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let new = new_client(parsed, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .insert_client(&new.record)
+        .await
+        .map_err(|e| match e {
+            consentry_server::store::StoreError::Conflict { .. } => {
+                anyhow::anyhow!("client_id {} is taken", new.record.client_id)
+            }
+            other => other.into(),
+        })?;
+    Ok(new)
+}
+
 async fn client(cmd: ClientCommand, config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let store = serve::open_store(&config).await?;
     match cmd {
         ClientCommand::Add { metadata } => {
             let text = std::fs::read_to_string(&metadata)
                 .with_context(|| format!("cannot read metadata file {}", metadata.display()))?;
-            let parsed = ClientMetadata::parse(&text)
-                .and_then(|m| m.validate(Profile::Fapi1Advanced))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let new = new_client(parsed, clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            store
-                .insert_client(&new.record)
-                .await
-                .map_err(|e| match e {
-                    consentry_server::store::StoreError::Conflict { .. } => {
-                        anyhow::anyhow!("client_id {} is taken", new.record.client_id)
-                    }
-                    other => other.into(),
-                })?;
+            let new = register_client(&store, &text, clock.now()).await?;
             println!("client_id: {}", new.record.client_id);
             println!("profile:   {}", new.record.profile);
             if let Some(secret) = new.secret {

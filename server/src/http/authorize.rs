@@ -95,16 +95,12 @@ async fn authorize(
     pairs: Vec<(String, String)>,
 ) -> Result<Response, PageError> {
     let now = app.clock.now();
-    if let Some((k, _)) = pairs
-        .iter()
-        .enumerate()
-        .find(|(i, (k, _))| pairs[..*i].iter().any(|(n, _)| n == k))
-        .map(|(_, p)| p)
-    {
-        return Err(PageError::BadRequest(format!(
-            "The request gives {k} more than once."
-        )));
-    }
+    super::oauth::single_valued(&pairs).map_err(|e| {
+        PageError::BadRequest(format!(
+            "The request is not valid: {}.",
+            e.description().unwrap_or("a parameter is repeated")
+        ))
+    })?;
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let client_id = get("client_id").ok_or_else(|| {
         PageError::BadRequest("The request names no application (client_id).".to_owned())
