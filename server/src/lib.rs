@@ -4,6 +4,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod demo;
 pub mod http;

@@ -9,6 +9,7 @@
 
 mod clients;
 mod codes;
+mod consents;
 mod grants;
 mod jtis;
 mod keys;
@@ -27,6 +28,9 @@ use std::time::Duration;
 
 pub use clients::{ClientRecord, ClientStatus, ClientStore};
 pub use codes::{CodeRecord, CodeStore, IssuedTokens, Redemption};
+pub use consents::{
+    Authorisation, ConsentHistoryEntry, ConsentInsert, ConsentRecord, ConsentStore,
+};
 pub use grants::{EXPIRED_ROWS_KEPT_FOR, GrantRecord, GrantStore, OAuthCleanup};
 pub use jtis::{JtiKind, JtiStore};
 pub use keys::{KeyStore, SigningKeyRecord};
