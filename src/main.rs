@@ -245,7 +245,7 @@ async fn serve(
     } else {
         None
     };
-    let running = serve::start(prepared, listeners)?;
+    let running = serve::start_with(prepared, listeners, consentry_resource_apis::router)?;
     let config = &running.state.config;
     tracing::info!(
         public = %running.public_addr,
@@ -266,6 +266,13 @@ async fn serve(
         "  mTLS       {} (listening on {})",
         config.mtls_base_url(),
         running.mtls_addr
+    );
+    println!(
+        "  resources  {}open-banking/v3.1/ (listening on {})",
+        config.resource_base_url(),
+        running
+            .resource_addr
+            .map_or_else(String::new, |a| a.to_string())
     );
     println!("  metrics    http://{}/metrics", running.admin_addr);
     if let Some(report) = demo_report {

@@ -209,6 +209,7 @@ async fn start_server(dir: &Path, database_url: Option<&str>) -> Result<Running>
             public,
             mtls,
             admin,
+            resource: None,
         },
     )?)
 }

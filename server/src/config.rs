@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use crate::registration::metadata::AccessTokenFormat;
+
 /// A value that must never be printed: `Debug`, `Display` and `Serialize` show `[redacted]`.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -64,6 +66,11 @@ pub struct ServerConfig {
     /// The base URL at which the mTLS listener is reached; by default the issuer's host with the
     /// mTLS listener's port.
     pub mtls_base_url: Option<Url>,
+    /// The resource API listener (mTLS): the bundled UK Open Banking account and payment APIs.
+    pub resource_addr: SocketAddr,
+    /// The base URL at which the resource listener is reached; by default the issuer's host with
+    /// the resource listener's port.
+    pub resource_base_url: Option<Url>,
     /// The local admin listener (plain HTTP): `/metrics`, `/healthz`, `/readyz`.
     pub admin_addr: SocketAddr,
     /// Reverse proxies trusted to pass the client certificate in the RFC 9440 `Client-Cert`
@@ -121,6 +128,18 @@ pub struct TokensConfig {
     pub request_uri_secs: i64,
     /// Whether each refresh issues a new refresh token and retires the old one.
     pub rotate_refresh_tokens: bool,
+    /// The form of the access tokens of clients that registered no `access_token_format`:
+    /// `opaque` (random references, the default) or `jwt` (RFC 9068 JWTs signed by the server).
+    /// Either way the token is recorded, so revocation takes effect at once.
+    pub access_token_format: AccessTokenFormat,
+    /// The `aud` of JWT access tokens: the resource server's identifier. By default the issuer.
+    pub access_token_audience: Option<String>,
+    /// Whether DPoP proofs at the token, PAR and resource endpoints must carry a server nonce
+    /// (RFC 9449 section 8); the nonce comes in the `DPoP-Nonce` header of every response there.
+    pub dpop_nonce: bool,
+    /// How often the server's DPoP nonce changes, in seconds: a nonce is accepted for one to two
+    /// of these, on every node (it is derived from the master key, not stored).
+    pub dpop_nonce_secs: i64,
 }
 
 impl TokensConfig {
@@ -192,6 +211,8 @@ impl Default for ServerConfig {
             public_addr: addr("127.0.0.1:8443"),
             mtls_addr: addr("127.0.0.1:8444"),
             mtls_base_url: None,
+            resource_addr: addr("127.0.0.1:8445"),
+            resource_base_url: None,
             admin_addr: addr("127.0.0.1:9464"),
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
@@ -234,6 +255,10 @@ impl Default for TokensConfig {
             authorization_code_secs: 60,
             request_uri_secs: 90,
             rotate_refresh_tokens: false,
+            access_token_format: AccessTokenFormat::Opaque,
+            access_token_audience: None,
+            dpop_nonce: false,
+            dpop_nonce_secs: 120,
         }
     }
 }
@@ -373,6 +398,11 @@ impl Config {
         {
             return Err(invalid("server.mtls_base_url", "must be an https URL"));
         }
+        if let Some(url) = &self.server.resource_base_url
+            && url.scheme() != "https"
+        {
+            return Err(invalid("server.resource_base_url", "must be an https URL"));
+        }
         if let Some(url) = &self.storage.database_url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {
@@ -435,6 +465,21 @@ impl Config {
                 "must be between 10 and 600 seconds",
             ));
         }
+        if !(10..=3600).contains(&t.dpop_nonce_secs) {
+            return Err(invalid(
+                "tokens.dpop_nonce_secs",
+                "must be between 10 and 3600 seconds",
+            ));
+        }
+        if t.access_token_audience
+            .as_deref()
+            .is_some_and(|aud| aud.trim().is_empty() || aud.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "tokens.access_token_audience",
+                "must be a non-empty identifier without control characters",
+            ));
+        }
         if self.login.argon2_memory_kib < 8 * self.login.argon2_parallelism.max(1)
             || self.login.argon2_iterations == 0
             || self.login.argon2_parallelism == 0
@@ -490,6 +535,16 @@ impl Config {
         }
         let mut url = self.server.issuer.clone();
         let _ = url.set_port(Some(self.server.mtls_addr.port()));
+        url
+    }
+
+    /// The base URL of the resource API listener.
+    pub fn resource_base_url(&self) -> Url {
+        if let Some(url) = &self.server.resource_base_url {
+            return url.clone();
+        }
+        let mut url = self.server.issuer.clone();
+        let _ = url.set_port(Some(self.server.resource_addr.port()));
         url
     }
 
@@ -757,6 +812,60 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("tokens.authorization_code_secs"), "{err}");
+    }
+
+    #[test]
+    fn access_token_format_and_dpop_nonces_are_configured_in_tokens() {
+        let c = Config::load(None, env(&[])).unwrap().config;
+        assert_eq!(c.tokens.access_token_format, AccessTokenFormat::Opaque);
+        assert_eq!(c.tokens.access_token_audience, None);
+        assert!(!c.tokens.dpop_nonce, "DPoP nonces are off by default");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[tokens]\naccess_token_format = \"jwt\"\naccess_token_audience = \"https://rs.bank.test\"\n",
+        );
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("CONSENTRY_TOKENS__DPOP_NONCE", "true"),
+                ("CONSENTRY_TOKENS__DPOP_NONCE_SECS", "60"),
+            ]),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(c.tokens.access_token_format, AccessTokenFormat::Jwt);
+        assert_eq!(
+            c.tokens.access_token_audience.as_deref(),
+            Some("https://rs.bank.test")
+        );
+        assert!(c.tokens.dpop_nonce);
+        assert_eq!(c.tokens.dpop_nonce_secs, 60);
+
+        for (key, value, named) in [
+            (
+                "CONSENTRY_TOKENS__ACCESS_TOKEN_FORMAT",
+                "signed",
+                "tokens.access_token_format",
+            ),
+            (
+                "CONSENTRY_TOKENS__DPOP_NONCE_SECS",
+                "5",
+                "tokens.dpop_nonce_secs",
+            ),
+            (
+                "CONSENTRY_TOKENS__ACCESS_TOKEN_AUDIENCE",
+                " ",
+                "tokens.access_token_audience",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{err}");
+        }
     }
 
     #[test]

@@ -188,11 +188,13 @@ fn client_trust(config: &Config, local: Option<&LocalPki>) -> Result<ClientTrust
     ClientTrust::new(anchors).map_err(|e| StartError::Config(format!("tls.client_ca_files: {e}")))
 }
 
-/// The three listening sockets, bound before anything is served.
+/// The listening sockets, bound before anything is served. The resource API listener is bound
+/// only by a process that serves the resource APIs (see [`start_with`]).
 pub struct Listeners {
     pub public: TcpListener,
     pub mtls: TcpListener,
     pub admin: TcpListener,
+    pub resource: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -203,6 +205,7 @@ impl Listeners {
             public: bind(s.public_addr, "server.public_addr").await?,
             mtls: bind(s.mtls_addr, "server.mtls_addr").await?,
             admin: bind(s.admin_addr, "server.admin_addr").await?,
+            resource: Some(bind(s.resource_addr, "server.resource_addr").await?),
         })
     }
 }
@@ -218,6 +221,8 @@ pub struct Running {
     pub public_addr: SocketAddr,
     pub mtls_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// Where the resource APIs are served, when they are.
+    pub resource_addr: Option<SocketAddr>,
     pub state: AppState,
     stop: watch::Sender<bool>,
     tasks: JoinSet<std::io::Result<()>>,
@@ -255,13 +260,25 @@ fn tracked(router: Router, listener: &'static str) -> Router {
     }))
 }
 
-/// Starts serving on the given sockets.
+/// Starts serving on the given sockets, without resource APIs (a resource listener, if given,
+/// answers 404).
 pub fn start(prepared: Prepared, listeners: Listeners) -> Result<Running, StartError> {
+    start_with(prepared, listeners, |_| Router::new())
+}
+
+/// Starts serving on the given sockets, with `resource_routes` on the resource listener (mTLS,
+/// like the token endpoint). The resource API crate provides them; this crate cannot name it.
+pub fn start_with(
+    prepared: Prepared,
+    listeners: Listeners,
+    resource_routes: impl FnOnce(AppState) -> Router,
+) -> Result<Running, StartError> {
     crate::telemetry::init_metrics();
     let state = prepared.state;
     let public_addr = local_addr(&listeners.public)?;
     let mtls_addr = local_addr(&listeners.mtls)?;
     let admin_addr = local_addr(&listeners.admin)?;
+    let resource_addr = listeners.resource.as_ref().map(local_addr).transpose()?;
     let public_tls = server_config(&prepared.tls, ClientAuth::None)?;
     let mtls_tls = server_config(&prepared.tls, ClientAuth::Request)?;
     let (stop, stopped) = watch::channel(false);
@@ -293,6 +310,15 @@ pub fn start(prepared: Prepared, listeners: Listeners) -> Result<Running, StartE
         options("mtls"),
         until_stopped(),
     ));
+    if let Some(resource) = listeners.resource {
+        tasks.spawn(serve_tls(
+            resource,
+            server_config(&prepared.tls, ClientAuth::Request)?,
+            tracked(resource_routes(state.clone()), "resource"),
+            options("resource"),
+            until_stopped(),
+        ));
+    }
     tasks.spawn(serve_plain(
         listeners.admin,
         tracked(routes::admin(state.clone()), "admin"),
@@ -304,6 +330,7 @@ pub fn start(prepared: Prepared, listeners: Listeners) -> Result<Running, StartE
         public_addr,
         mtls_addr,
         admin_addr,
+        resource_addr,
         state,
         stop,
         tasks,

@@ -21,6 +21,7 @@ struct Env {
     public: u16,
     mtls: u16,
     admin: u16,
+    resource: u16,
 }
 
 impl Env {
@@ -30,6 +31,7 @@ impl Env {
             public: free_port(),
             mtls: free_port(),
             admin: free_port(),
+            resource: free_port(),
         }
     }
 
@@ -59,6 +61,10 @@ impl Env {
             .env(
                 "CONSENTRY_SERVER__ADMIN_ADDR",
                 format!("127.0.0.1:{}", self.admin),
+            )
+            .env(
+                "CONSENTRY_SERVER__RESOURCE_ADDR",
+                format!("127.0.0.1:{}", self.resource),
             )
             .env("CONSENTRY_LOGIN__ARGON2_MEMORY_KIB", "64")
             .env("CONSENTRY_LOGIN__ARGON2_ITERATIONS", "1")

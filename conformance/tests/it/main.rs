@@ -66,6 +66,7 @@ async fn start() -> Server {
             public,
             mtls,
             admin,
+            resource: None,
         },
     )
     .unwrap();

@@ -5,7 +5,8 @@
 //! and form-body methods. The token must be valid and presented by its holder: a token bound to a
 //! certificate (RFC 8705 `cnf.x5t#S256`) needs that certificate on the connection, a token bound
 //! to a DPoP key (`cnf.jkt`) needs the `DPoP` scheme and a proof by that key for this request and
-//! this token (`ath`).
+//! this token (`ath`). When server nonces are on, that proof carries the current nonce, or the
+//! request is refused with 401 `use_dpop_nonce` (RFC 9449 section 9).
 
 use axum::http::{HeaderMap, Method, Uri, header};
 
@@ -24,6 +25,8 @@ pub enum Listener {
     Public,
     /// The mTLS listener (`mtls_endpoint_aliases`).
     Mtls,
+    /// The resource API listener.
+    Resource,
 }
 
 impl Listener {
@@ -35,6 +38,13 @@ impl Listener {
                 app.config.server.issuer.as_str().trim_end_matches('/')
             ),
             Listener::Mtls => mtls_url(app, path),
+            Listener::Resource => format!(
+                "{}{path}",
+                app.config
+                    .resource_base_url()
+                    .as_str()
+                    .trim_end_matches('/')
+            ),
         }
     }
 }
@@ -129,10 +139,12 @@ pub async fn access_token(
             )
             .await
             .map_err(|e| match e.code {
-                ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => invalid_token(
+                ErrorCode::InvalidDpopProof => invalid_token(
                     Scheme::DPoP,
                     e.description().unwrap_or("the DPoP proof is not valid"),
                 ),
+                // 401 with `DPoP error="use_dpop_nonce"`; the response carries the nonce.
+                ErrorCode::UseDpopNonce => e.with_challenge(Challenge::DPoP),
                 _ => e,
             })?;
             if proof.is_none() {

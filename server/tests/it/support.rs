@@ -183,6 +183,7 @@ impl TestServer {
                 public,
                 mtls,
                 admin,
+                resource: None,
             },
         )
         .expect("start server");

@@ -1,0 +1,129 @@
+//! Who is calling: the access token of the request, checked by the server's resource-token rules
+//! (Authorization header only, scheme case-insensitive, mTLS or DPoP holder of key), and the
+//! consent it was granted for.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use consentry_server::clock::UnixTime;
+use consentry_server::consent::{ConsentKind, ConsentStatus};
+use consentry_server::http::client_cert::ClientCertificate;
+use consentry_server::http::resource_auth::{self, Listener, ResourceRequest};
+use consentry_server::protocol::error::{ErrorCode, OAuthError};
+use consentry_server::store::{
+    AccessTokenRecord, ConsentRecord, ConsentStore as _, GrantRecord, GrantStore as _,
+};
+
+use crate::Api;
+use crate::error::{ApiError, ApiResult, ObErrorCode};
+
+/// A request whose access token is valid and presented by its holder.
+#[derive(Debug)]
+pub struct Caller {
+    pub token: AccessTokenRecord,
+    pub now: UnixTime,
+}
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let cert = ClientCertificate::from_request_parts(parts, api)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let now = api.app.clock.now();
+        let request = ResourceRequest {
+            listener: Listener::Resource,
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            certificate: cert.certificate.as_deref(),
+            token_in_body: false,
+        };
+        let token = resource_auth::access_token(&api.app, &request, now).await?;
+        Ok(Caller { token, now })
+    }
+}
+
+impl Caller {
+    pub fn client_id(&self) -> &str {
+        &self.token.client_id
+    }
+
+    /// Refuses a token without `scope` (403).
+    pub fn require_scope(&self, scope: &str) -> ApiResult<()> {
+        if self.token.scope.split(' ').any(|s| s == scope) {
+            Ok(())
+        } else {
+            let challenge = resource_auth::challenge_for(&self.token);
+            Err(OAuthError::new(
+                ErrorCode::InsufficientScope,
+                format!("the access token lacks the {scope} scope"),
+            )
+            .with_challenge(challenge)
+            .into())
+        }
+    }
+
+    /// A token from a client_credentials grant (no customer), with `scope`: what a TPP uses to
+    /// create and read consents.
+    pub fn require_client_token(&self, scope: &str) -> ApiResult<()> {
+        self.require_scope(scope)?;
+        if self.token.subject.is_some() {
+            return Err(ApiError::forbidden(
+                "this endpoint needs a client credentials token",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Authorised, unexpired consent of `kind` this token was granted for, with `scope`: what
+    /// every account and payment resource call needs.
+    pub async fn authorised_consent(
+        &self,
+        api: &Api,
+        kind: ConsentKind,
+    ) -> ApiResult<(GrantRecord, ConsentRecord)> {
+        self.require_scope(kind.scope())?;
+        let grant = api
+            .app
+            .store
+            .grant(&self.token.grant_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("token without grant"))?;
+        let consent_id = grant
+            .consent_id
+            .clone()
+            .ok_or_else(|| ApiError::forbidden("the access token was not granted for a consent"))?;
+        let consent = api
+            .app
+            .store
+            .consent(&consent_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("grant names a missing consent"))?;
+        if consent.client_id != self.token.client_id || consent.kind()? != kind {
+            return Err(ApiError::forbidden(
+                "the access token was not granted for this kind of consent",
+            ));
+        }
+        let status = consent.status_at(self.now)?;
+        let usable = match kind {
+            ConsentKind::AccountAccess => status == ConsentStatus::Authorised,
+            // A payment consent is Consumed by the payment it authorised; its token may still
+            // read that payment.
+            ConsentKind::DomesticPayment => {
+                matches!(status, ConsentStatus::Authorised | ConsentStatus::Consumed)
+            }
+        };
+        if !usable {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                ObErrorCode::ResourceInvalidConsentStatus,
+                format!("the consent is {status}"),
+            ));
+        }
+        if consent.last_used_at.is_none_or(|t| t < self.now - 60) {
+            api.app.store.touch_consent(&consent.id, self.now).await?;
+        }
+        Ok((grant, consent))
+    }
+}
