@@ -400,3 +400,280 @@ async fn ping_reaches_the_database() {
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }
+
+mod consents {
+    use consentry_server::consent::{Actor, ConsentStatus};
+    use consentry_server::store::{
+        AccessTokenRecord, Authorisation, BankSeed, ConsentInsert, ConsentRecord, ConsentStore,
+        GrantRecord, GrantStore, LedgerStore, Store, TokenStore,
+    };
+
+    use super::{Role, client, user};
+    use crate::support::all_stores;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn consent(id: &str, key: Option<&str>) -> ConsentRecord {
+        ConsentRecord {
+            id: id.to_owned(),
+            kind: "account-access".to_owned(),
+            client_id: "tpp".to_owned(),
+            status: ConsentStatus::AwaitingAuthorisation.as_str().to_owned(),
+            status_updated_at: NOW,
+            created_at: NOW,
+            expires_at: Some(NOW + 3600),
+            user_id: None,
+            permissions: Some(r#"["ReadAccountsBasic"]"#.to_owned()),
+            tx_from: None,
+            tx_to: None,
+            debtor_account_id: None,
+            amount_minor: None,
+            currency: None,
+            body: "{}".to_owned(),
+            idempotency_key: key.map(str::to_owned),
+            request_hash: Some("h".to_owned()),
+            authorised_at: None,
+            last_used_at: None,
+        }
+    }
+
+    async fn seed(store: &Store) {
+        let account = |id: &str| super::Account {
+            id: id.to_owned(),
+            owner_user_id: "psu".to_owned(),
+            account_type: "Personal".to_owned(),
+            account_subtype: "CurrentAccount".to_owned(),
+            currency: "GBP".to_owned(),
+            nickname: id.to_owned(),
+            scheme_name: "UK.OBIE.SortCodeAccountNumber".to_owned(),
+            identification: format!("601613{id}"),
+            holder_name: "P".to_owned(),
+            balance_minor: 0,
+            opened_at: 0,
+        };
+        let seed = BankSeed {
+            users: vec![user("psu", "psu", Role::Customer)],
+            accounts: vec![account("a1"), account("a2")],
+            clients: vec![client("tpp")],
+            ..BankSeed::default()
+        };
+        assert!(store.seed_once("consent-test", &seed).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_return_the_first_consent() {
+        for (backend, store, _dir) in all_stores().await {
+            seed(&store).await;
+            let tpp = Actor::Tpp("tpp".into());
+            let first = consent("c1", Some("key-1"));
+            assert_eq!(
+                store.insert_consent(&first, &tpp).await.unwrap(),
+                ConsentInsert::Inserted,
+                "{backend}"
+            );
+            match store
+                .insert_consent(&consent("c2", Some("key-1")), &tpp)
+                .await
+                .unwrap()
+            {
+                ConsentInsert::Existing(found) => assert_eq!(found.id, "c1", "{backend}"),
+                other => panic!("{backend}: {other:?}"),
+            }
+            // Without a key, every request is a new consent.
+            for id in ["c3", "c4"] {
+                assert_eq!(
+                    store
+                        .insert_consent(&consent(id, None), &tpp)
+                        .await
+                        .unwrap(),
+                    ConsentInsert::Inserted,
+                    "{backend}"
+                );
+            }
+            assert!(store.consent("c2").await.unwrap().is_none(), "{backend}");
+            let history = store.consent_history("c1").await.unwrap();
+            assert_eq!(history.len(), 1, "{backend}");
+            assert_eq!(history[0].actor, "tpp:tpp", "{backend}");
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_authorisations_authorise_once() {
+        for (backend, store, _dir) in all_stores().await {
+            seed(&store).await;
+            store
+                .insert_consent(&consent("c1", None), &Actor::Tpp("tpp".into()))
+                .await
+                .unwrap();
+            let accounts = vec!["a1".to_owned(), "a2".to_owned()];
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..20 {
+                let (store, accounts) = (store.clone(), accounts.clone());
+                tasks.spawn(async move {
+                    let a = Authorisation {
+                        user_id: "psu",
+                        account_ids: &accounts,
+                        debtor_account_id: None,
+                    };
+                    store.authorise_consent("c1", &a, NOW + 5).await.unwrap()
+                });
+            }
+            let mut won = 0;
+            while let Some(r) = tasks.join_next().await {
+                won += usize::from(r.unwrap());
+            }
+            assert_eq!(won, 1, "{backend}: exactly one authorisation");
+            let c = store.consent("c1").await.unwrap().unwrap();
+            assert_eq!(c.status, "Authorised", "{backend}");
+            assert_eq!(c.user_id.as_deref(), Some("psu"), "{backend}");
+            assert_eq!(
+                store.consent_accounts("c1").await.unwrap(),
+                accounts,
+                "{backend}"
+            );
+            assert_eq!(store.consents_of_user("psu").await.unwrap().len(), 1);
+            // Authorised cannot be rejected, and is not authorised twice.
+            assert!(
+                !store
+                    .transition_consent("c1", ConsentStatus::Rejected, &Actor::System, NOW + 6)
+                    .await
+                    .unwrap(),
+                "{backend}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn revoking_a_consent_revokes_its_tokens_at_once() {
+        for (backend, store, _dir) in all_stores().await {
+            seed(&store).await;
+            store
+                .insert_consent(&consent("c1", None), &Actor::Tpp("tpp".into()))
+                .await
+                .unwrap();
+            let a = Authorisation {
+                user_id: "psu",
+                account_ids: &["a1".to_owned()],
+                debtor_account_id: None,
+            };
+            assert!(store.authorise_consent("c1", &a, NOW).await.unwrap());
+            store
+                .insert_grant(&GrantRecord {
+                    id: "g1".into(),
+                    client_id: "tpp".into(),
+                    subject: Some("psu".into()),
+                    scope: "openid accounts".into(),
+                    claims: None,
+                    acr: None,
+                    amr: None,
+                    auth_time: Some(NOW),
+                    consent_id: Some("c1".into()),
+                    created_at: NOW,
+                    expires_at: NOW + 86_400,
+                    revoked_at: None,
+                })
+                .await
+                .unwrap();
+            let token = AccessTokenRecord {
+                token_hash: vec![7; 32],
+                grant_id: "g1".into(),
+                client_id: "tpp".into(),
+                subject: Some("psu".into()),
+                scope: "openid accounts".into(),
+                cnf_x5t: None,
+                cnf_jkt: None,
+                refresh_token_hash: None,
+                issued_at: NOW,
+                expires_at: NOW + 600,
+                revoked_at: None,
+            };
+            store.insert_access_token(&token).await.unwrap();
+            assert!(
+                store
+                    .access_token(&[7; 32], NOW + 1)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+
+            assert!(
+                store
+                    .transition_consent(
+                        "c1",
+                        ConsentStatus::Revoked,
+                        &Actor::Psu("psu".into()),
+                        NOW + 2
+                    )
+                    .await
+                    .unwrap(),
+                "{backend}"
+            );
+            assert!(
+                store
+                    .access_token(&[7; 32], NOW + 3)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{backend}: the token died with the consent"
+            );
+            assert!(
+                !store
+                    .transition_consent("c1", ConsentStatus::Revoked, &Actor::System, NOW + 4)
+                    .await
+                    .unwrap(),
+                "{backend}: revoked once"
+            );
+            let statuses: Vec<String> = store
+                .consent_history("c1")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.status)
+                .collect();
+            assert_eq!(
+                statuses,
+                ["AwaitingAuthorisation", "Authorised", "Revoked"],
+                "{backend}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn consents_expire_by_time() {
+        for (backend, store, _dir) in all_stores().await {
+            seed(&store).await;
+            let tpp = Actor::Tpp("tpp".into());
+            store
+                .insert_consent(&consent("c1", None), &tpp)
+                .await
+                .unwrap();
+            let mut open = consent("c2", None);
+            open.expires_at = None;
+            store.insert_consent(&open, &tpp).await.unwrap();
+            let c1 = store.consent("c1").await.unwrap().unwrap();
+            assert_eq!(
+                c1.status_at(NOW + 3600).unwrap(),
+                ConsentStatus::Expired,
+                "{backend}"
+            );
+            let a = Authorisation {
+                user_id: "psu",
+                account_ids: &["a1".to_owned()],
+                debtor_account_id: None,
+            };
+            assert!(
+                !store.authorise_consent("c1", &a, NOW + 3600).await.unwrap(),
+                "{backend}: an expired consent cannot be authorised"
+            );
+            assert_eq!(
+                store.expire_consents(NOW + 3600).await.unwrap(),
+                ["c1"],
+                "{backend}"
+            );
+            assert_eq!(
+                store.consent("c2").await.unwrap().unwrap().status,
+                "AwaitingAuthorisation"
+            );
+        }
+    }
+}
