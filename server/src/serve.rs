@@ -343,7 +343,8 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
         .map_err(|e| StartError::Config(format!("listener address: {e}")))
 }
 
-/// Removes expired sessions, stale throttle windows and expired OAuth artefacts every ten minutes.
+/// Removes expired sessions, stale throttle windows and expired OAuth artefacts, and marks consents
+/// past their expiry Expired, every ten minutes.
 async fn housekeeping(
     state: AppState,
     stopped: impl std::future::Future<Output = ()>,
@@ -360,6 +361,9 @@ async fn housekeeping(
                 }
                 if let Err(e) = state.store.delete_stale_windows(now - 86_400).await {
                     tracing::warn!(error = %e, "could not delete stale throttle windows");
+                }
+                if let Err(e) = crate::store::ConsentStore::expire_consents(&state.store, now).await {
+                    tracing::warn!(error = %e, "could not mark expired consents");
                 }
                 if let Err(e) = crate::store::OAuthCleanup::delete_expired_oauth(&state.store, now).await {
                     tracing::warn!(error = %e, "could not delete expired OAuth codes, tokens and jtis");
