@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::clock::UnixTime;
+use crate::protocol::encryption::{ALG_MEMBER, ENC_MEMBER, EncryptionError, IdTokenEncryption};
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::userinfo::SIGNED_RESPONSE_ALG as USERINFO_ALG_MEMBER;
 use crate::store::{ClientRecord, ClientStatus};
 
 /// Which rules a client is held to.
@@ -55,6 +57,33 @@ impl AuthMethod {
                 | AuthMethod::ClientSecretPost
                 | AuthMethod::ClientSecretJwt
         )
+    }
+}
+
+/// The form of a client's access tokens (`access_token_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum AccessTokenFormat {
+    /// A random reference (256 bits) the server looks up: nothing readable in the token.
+    #[default]
+    Opaque,
+    /// A JWT access token (RFC 9068, `typ` `at+jwt`) signed by the server; it is recorded like an
+    /// opaque one, so introspection and revocation answer for it the same way.
+    Jwt,
+}
+
+impl TryFrom<String> for AccessTokenFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "opaque" => Ok(Self::Opaque),
+            "jwt" => Ok(Self::Jwt),
+            _ => Err(format!(
+                "must be opaque or jwt, not {:?}",
+                value.chars().take(32).collect::<String>()
+            )),
+        }
     }
 }
 
@@ -109,6 +138,13 @@ pub struct ClientMetadata {
     pub request_object_signing_alg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<String>,
+    /// `opaque` or `jwt`; absent: the server's `tokens.access_token_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_format: Option<AccessTokenFormat>,
+    /// Where the server pushes the client's event notifications (UK OB `POST
+    /// /event-notifications`): https, to a host in `events.callback_allowed_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_notification_uri: Option<Url>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -118,8 +154,20 @@ fn bad(description: impl Into<String>) -> OAuthError {
 }
 
 impl ClientMetadata {
+    /// The metadata of a JSON document; a member of the wrong type or value is named.
     pub fn parse(json: &str) -> Result<Self, OAuthError> {
-        serde_json::from_str(json).map_err(|e| bad(format!("client metadata is not valid: {e}")))
+        let mut de = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                bad(format!("client metadata is not valid: {inner}"))
+            } else {
+                bad(format!(
+                    "client metadata member {path} is not valid: {inner}"
+                ))
+            }
+        })
     }
 
     /// Fills defaults and checks the metadata against its profile (`default_profile` when it
@@ -230,11 +278,71 @@ impl ClientMetadata {
                 }
             }
         }
+        if let Some(uri) = &self.event_notification_uri {
+            crate::events::check_callback_uri(uri).map_err(bad)?;
+        }
+        check_userinfo_signing(&self.other)?;
+        self.check_id_token_encryption(has_keys)?;
         Ok(self)
+    }
+
+    /// `id_token_encrypted_response_alg` and `_enc` (OpenID Connect Registration 2): algorithms
+    /// the server encrypts with, `enc` only with `alg`, and `enc` filled in as `A128CBC-HS256`
+    /// when only `alg` is given. Encryption needs the client's keys.
+    fn check_id_token_encryption(&mut self, has_keys: bool) -> Result<(), OAuthError> {
+        let Some(encryption) = IdTokenEncryption::from_metadata(&self.other)
+            .map_err(|e| bad(encryption_problem(&e)))?
+        else {
+            return Ok(());
+        };
+        if !has_keys {
+            return Err(bad(format!(
+                "{ALG_MEMBER} needs jwks or jwks_uri holding a key to encrypt to"
+            )));
+        }
+        self.other
+            .insert(ENC_MEMBER.to_owned(), Value::from(encryption.enc.as_str()));
+        Ok(())
     }
 
     pub fn profile(&self) -> Profile {
         self.profile.unwrap_or(Profile::Fapi1Advanced)
+    }
+}
+
+/// What is wrong with the id token encryption members, in the words of the registration.
+fn encryption_problem(e: &EncryptionError) -> String {
+    match e {
+        EncryptionError::Unsupported { member, value } => {
+            let supported = if *member == ALG_MEMBER {
+                "RSA-OAEP-256 or ECDH-ES"
+            } else {
+                "A128CBC-HS256 or A256GCM"
+            };
+            format!("{member} {value:?} is not supported: use {supported}")
+        }
+        EncryptionError::EncWithoutAlg => {
+            format!("{ENC_MEMBER} is given without {ALG_MEMBER}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `userinfo_signed_response_alg`: absent for plain JSON, else an algorithm the server signs with
+/// (PS256 or ES256, which every profile allows); `none` is not offered.
+fn check_userinfo_signing(members: &Map<String, Value>) -> Result<(), OAuthError> {
+    match members.get(USERINFO_ALG_MEMBER) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(alg)) if FAPI_ALGS.contains(&alg.as_str()) => Ok(()),
+        Some(Value::String(alg)) if alg.eq_ignore_ascii_case("none") => Err(bad(format!(
+            "{USERINFO_ALG_MEMBER} none is not supported: omit it for plain JSON responses, or \
+             use PS256 or ES256"
+        ))),
+        Some(Value::String(alg)) => Err(bad(format!(
+            "{USERINFO_ALG_MEMBER} {:?} is not supported: use PS256 or ES256",
+            alg.chars().take(32).collect::<String>()
+        ))),
+        Some(_) => Err(bad(format!("{USERINFO_ALG_MEMBER} must be a string"))),
     }
 }
 
@@ -411,6 +519,125 @@ mod tests {
         );
         assert!(!c.record.metadata.contains(&secret));
         assert_eq!(c.record.profile, "oidc");
+    }
+
+    #[track_caller]
+    fn refused(v: Value, words: &[&str]) {
+        let e = validate(v).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{e}");
+        let description = e.description().unwrap_or_default();
+        for w in words {
+            assert!(description.contains(w), "{w:?} not in {description:?}");
+        }
+    }
+
+    #[test]
+    fn id_token_encryption_needs_supported_algorithms() {
+        let mut v = base();
+        v["id_token_encrypted_response_alg"] = "RSA-OAEP-256".into();
+        let m = validate(v.clone()).unwrap();
+        assert_eq!(
+            m.other[ENC_MEMBER], "A128CBC-HS256",
+            "enc defaults to A128CBC-HS256 (OpenID Connect Registration 2)"
+        );
+        v["id_token_encrypted_response_alg"] = "ECDH-ES".into();
+        v["id_token_encrypted_response_enc"] = "A256GCM".into();
+        assert_eq!(validate(v.clone()).unwrap().other[ENC_MEMBER], "A256GCM");
+
+        let mut bad_alg = v.clone();
+        bad_alg["id_token_encrypted_response_alg"] = "RSA1_5".into();
+        refused(
+            bad_alg,
+            &["id_token_encrypted_response_alg", "RSA1_5", "RSA-OAEP-256"],
+        );
+        let mut bad_enc = v.clone();
+        bad_enc["id_token_encrypted_response_enc"] = "A128GCM".into();
+        refused(
+            bad_enc,
+            &["id_token_encrypted_response_enc", "A128GCM", "A256GCM"],
+        );
+        let mut enc_only = base();
+        enc_only["id_token_encrypted_response_enc"] = "A256GCM".into();
+        refused(enc_only, &["without id_token_encrypted_response_alg"]);
+        let mut not_text = base();
+        not_text["id_token_encrypted_response_alg"] = serde_json::json!(["ECDH-ES"]);
+        refused(not_text, &["not a string"]);
+    }
+
+    #[test]
+    fn id_token_encryption_needs_keys_to_encrypt_to() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("jwks");
+        v["token_endpoint_auth_method"] = "tls_client_auth".into();
+        v["tls_client_auth_subject_dn"] = "CN=tpp".into();
+        assert!(validate(v.clone()).is_ok());
+        v["id_token_encrypted_response_alg"] = "RSA-OAEP-256".into();
+        refused(v, &["jwks"]);
+    }
+
+    #[test]
+    fn userinfo_responses_are_signed_with_ps256_or_es256_or_not_at_all() {
+        for profile in ["fapi1-advanced", "fapi2-security", "oidc"] {
+            let mut v = base();
+            v["profile"] = profile.into();
+            assert!(validate(v.clone()).is_ok(), "absent: plain JSON");
+            for alg in ["PS256", "ES256"] {
+                v["userinfo_signed_response_alg"] = alg.into();
+                assert!(validate(v.clone()).is_ok(), "{profile} {alg}");
+            }
+            v["userinfo_signed_response_alg"] = "RS256".into();
+            refused(
+                v.clone(),
+                &["userinfo_signed_response_alg", "RS256", "PS256 or ES256"],
+            );
+            v["userinfo_signed_response_alg"] = "none".into();
+            refused(v.clone(), &["none", "omit"]);
+            v["userinfo_signed_response_alg"] = 256.into();
+            refused(v, &["must be a string"]);
+        }
+    }
+
+    #[test]
+    fn access_token_format_is_opaque_or_jwt_and_kept() {
+        assert_eq!(validate(base()).unwrap().access_token_format, None);
+        for (value, format) in [
+            ("opaque", AccessTokenFormat::Opaque),
+            ("jwt", AccessTokenFormat::Jwt),
+        ] {
+            let mut v = base();
+            v["access_token_format"] = value.into();
+            let m = validate(v).unwrap();
+            assert_eq!(m.access_token_format, Some(format));
+            let stored = new_client(m, 1).unwrap().record.metadata;
+            let back = ClientMetadata::parse(&stored).unwrap();
+            assert_eq!(back.access_token_format, Some(format), "{stored}");
+        }
+        for value in [
+            serde_json::json!("JWT"),
+            serde_json::json!("reference"),
+            serde_json::json!(1),
+        ] {
+            let mut v = base();
+            v["access_token_format"] = value;
+            refused(v, &["access_token_format"]);
+        }
+    }
+
+    #[test]
+    fn event_notification_uri_is_https_and_kept() {
+        let mut v = base();
+        v["event_notification_uri"] = "https://tpp.example/event-notifications".into();
+        let m = validate(v.clone()).unwrap();
+        let stored = new_client(m, 1).unwrap().record.metadata;
+        let back = ClientMetadata::parse(&stored).unwrap();
+        assert_eq!(
+            back.event_notification_uri.map(String::from).as_deref(),
+            Some("https://tpp.example/event-notifications")
+        );
+        v["event_notification_uri"] = "http://tpp.example/event-notifications".into();
+        refused(v.clone(), &["event_notification_uri", "https"]);
+        v["event_notification_uri"] = "not a url".into();
+        refused(v, &["event_notification_uri"]);
     }
 
     #[test]
