@@ -132,7 +132,8 @@ pub struct TokensConfig {
     /// `opaque` (random references, the default) or `jwt` (RFC 9068 JWTs signed by the server).
     /// Either way the token is recorded, so revocation takes effect at once.
     pub access_token_format: AccessTokenFormat,
-    /// The `aud` of JWT access tokens: the resource server's identifier. By default the issuer.
+    /// The `aud` of JWT access tokens: the resource server's identifier. By default the resource
+    /// listener's base URL (`server.resource_base_url`).
     pub access_token_audience: Option<String>,
     /// Whether DPoP proofs at the token, PAR and resource endpoints must carry a server nonce
     /// (RFC 9449 section 8); the nonce comes in the `DPoP-Nonce` header of every response there.

@@ -1,7 +1,8 @@
 //! Token introspection (RFC 7662) for the client the token was issued to, as JSON or as a signed
 //! JWT (RFC 9701). A client may introspect only its own tokens: a token of another client is
 //! answered like an unknown one, `{"active": false}`, so the endpoint reveals nothing about
-//! tokens the caller does not hold.
+//! tokens the caller does not hold. JWT access tokens (RFC 9068) are recorded like opaque ones,
+//! under the hash of the token, and introspect alike.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -240,16 +241,7 @@ pub async fn signed_response(
         "token_introspection".to_owned(),
         serde_json::to_value(introspection).map_err(OAuthError::internal)?,
     );
-    let key = app
-        .keys
-        .signing_key(SIGNING_ALG)
-        .await
-        .map_err(OAuthError::internal)?;
-    let payload = josekit::jwt::JwtPayload::from_map(claims).map_err(OAuthError::internal)?;
-    let mut header = josekit::jws::JwsHeader::new();
-    header.set_token_type(JWT_TYPE);
-    key.sign_jwt(&header, &payload)
-        .map_err(OAuthError::internal)
+    super::token::sign_typed(app, SIGNING_ALG, JWT_TYPE, claims).await
 }
 
 /// Whether an `Accept` header value asks for the signed response: it names

@@ -1,8 +1,10 @@
 //! The token endpoint: `authorization_code` (PKCE, client and redirect binding, one atomic
 //! redemption; a second redemption revokes everything the code issued), `refresh_token` (bound to
-//! the client and its certificate or DPoP key) and `client_credentials`. Tokens are opaque
-//! 256-bit references stored hashed, sender-constrained by mTLS (`cnf.x5t#S256`) or DPoP
-//! (`cnf.jkt`).
+//! the client and its certificate or DPoP key) and `client_credentials`. Access tokens are opaque
+//! 256-bit references, or RFC 9068 JWTs for clients that chose `access_token_format: jwt`;
+//! either kind is stored as the hash of the token, so that every check, introspection and
+//! revocation decides by the database. Tokens are sender-constrained by mTLS (`cnf.x5t#S256`) or
+//! DPoP (`cnf.jkt`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -18,7 +20,8 @@ use crate::app::App;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, secret_hash};
 use crate::http::client_cert::PeerCertificate;
-use crate::registration::metadata::Profile;
+use crate::keys::SigningAlg;
+use crate::registration::metadata::{AccessTokenFormat, Profile};
 use crate::store::{
     AccessTokenRecord, ClientStore as _, CodeStore as _, GrantRecord, GrantStore as _,
     IssuedTokens, JtiKind, JtiStore as _, Redemption, RefreshTokenRecord, TokenStore as _,
@@ -212,14 +215,106 @@ pub fn binding_for(client: &Client, caller: &Caller<'_>) -> Result<Binding, OAut
     Ok(Binding::default())
 }
 
-fn new_access(
+/// The JWT `typ` of JWT access tokens (RFC 9068 section 2.1).
+pub const JWT_ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// The algorithm JWT access tokens are signed with.
+pub const JWT_ACCESS_TOKEN_ALG: SigningAlg = SigningAlg::PS256;
+
+/// The form of `client`'s access tokens: its registration's, else the server's default.
+pub fn access_token_format(app: &App, client: &Client) -> AccessTokenFormat {
+    client
+        .metadata
+        .access_token_format
+        .unwrap_or(app.config.tokens.access_token_format)
+}
+
+/// The claims of a JWT access token (RFC 9068 section 2.2) for `grant`: `sub` is the user, or
+/// the client itself for client_credentials; `auth_time`, `acr` and `amr` when the grant knows
+/// them; `cnf` when the token is sender-constrained; the Open Banking consent when there is one.
+pub fn jwt_access_token_claims(
+    issuer: &str,
+    audience: &str,
+    grant: &GrantRecord,
+    binding: &Binding,
+    jti: &str,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+) -> Map<String, Value> {
+    let mut claims = Map::new();
+    let mut put = |name: &str, value: Value| {
+        claims.insert(name.to_owned(), value);
+    };
+    put("iss", Value::from(issuer));
+    put("exp", Value::from(expires_at));
+    put("aud", Value::from(audience));
+    put(
+        "sub",
+        Value::from(grant.subject.as_deref().unwrap_or(&grant.client_id)),
+    );
+    put("client_id", Value::from(grant.client_id.as_str()));
+    put("iat", Value::from(issued_at));
+    put("jti", Value::from(jti));
+    put("scope", Value::from(grant.scope.as_str()));
+    if let Some(auth_time) = grant.auth_time {
+        put("auth_time", Value::from(auth_time));
+    }
+    if let Some(acr) = &grant.acr {
+        put("acr", Value::from(acr.as_str()));
+    }
+    if let Some(amr) = grant
+        .amr
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<Vec<String>>(a).ok())
+        .filter(|a| !a.is_empty())
+    {
+        put("amr", Value::from(amr));
+    }
+    let mut cnf = Map::new();
+    if let Some(x5t) = &binding.x5t {
+        cnf.insert("x5t#S256".to_owned(), Value::from(x5t.as_str()));
+    }
+    if let Some(jkt) = &binding.jkt {
+        cnf.insert("jkt".to_owned(), Value::from(jkt.as_str()));
+    }
+    if !cnf.is_empty() {
+        put("cnf", Value::Object(cnf));
+    }
+    if let Some(consent) = &grant.consent_id {
+        put("openbanking_intent_id", Value::from(consent.as_str()));
+    }
+    claims
+}
+
+/// A new access token of `grant` for `client` and its record, stored under the token's hash.
+async fn new_access(
+    app: &App,
+    client: &Client,
     grant: &GrantRecord,
     binding: &Binding,
     refresh: Option<&[u8]>,
-    app: &App,
     now: UnixTime,
-) -> (String, AccessTokenRecord) {
-    let token = random_token();
+) -> Result<(String, AccessTokenRecord), OAuthError> {
+    let expires_at = now + app.config.tokens.access_token_secs;
+    let token = match access_token_format(app, client) {
+        AccessTokenFormat::Opaque => random_token(),
+        AccessTokenFormat::Jwt => {
+            let config = &app.config;
+            let issuer = config.server.issuer.as_str().trim_end_matches('/');
+            let audience = match &config.tokens.access_token_audience {
+                Some(audience) => audience.clone(),
+                None => config
+                    .resource_base_url()
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            };
+            let jti = random_token();
+            let claims =
+                jwt_access_token_claims(issuer, &audience, grant, binding, &jti, now, expires_at);
+            sign_typed(app, JWT_ACCESS_TOKEN_ALG, JWT_ACCESS_TOKEN_TYPE, claims).await?
+        }
+    };
     let record = AccessTokenRecord {
         token_hash: secret_hash(&token),
         grant_id: grant.id.clone(),
@@ -230,10 +325,10 @@ fn new_access(
         cnf_jkt: binding.jkt.clone(),
         refresh_token_hash: refresh.map(<[u8]>::to_vec),
         issued_at: now,
-        expires_at: now + app.config.tokens.access_token_secs,
+        expires_at,
         revoked_at: None,
     };
-    (token, record)
+    Ok((token, record))
 }
 
 fn new_refresh(
@@ -318,7 +413,17 @@ pub async fn sign_id_token(
 /// Signs a JWT with the current server key of `alg` (`kid` in the header).
 pub async fn sign_claims(
     app: &App,
-    alg: crate::keys::SigningAlg,
+    alg: SigningAlg,
+    claims: Map<String, Value>,
+) -> Result<String, OAuthError> {
+    sign_typed(app, alg, "JWT", claims).await
+}
+
+/// Signs a JWT of type `typ` with the current server key of `alg` (`kid` in the header).
+pub async fn sign_typed(
+    app: &App,
+    alg: SigningAlg,
+    typ: &str,
     claims: Map<String, Value>,
 ) -> Result<String, OAuthError> {
     let key = app
@@ -328,7 +433,7 @@ pub async fn sign_claims(
         .map_err(OAuthError::internal)?;
     let payload = josekit::jwt::JwtPayload::from_map(claims).map_err(OAuthError::internal)?;
     let mut header = josekit::jws::JwsHeader::new();
-    header.set_token_type("JWT");
+    header.set_token_type(typ);
     key.sign_jwt(&header, &payload)
         .map_err(OAuthError::internal)
 }
@@ -459,12 +564,14 @@ async fn authorization_code(
     let wants_refresh = client.allows_grant("refresh_token");
     let refresh = wants_refresh.then(|| new_refresh(&grant, &binding, app, now));
     let (access_token, access) = new_access(
+        app,
+        client,
         &grant,
         &binding,
         refresh.as_ref().map(|(_, r)| r.token_hash.as_slice()),
-        app,
         now,
-    );
+    )
+    .await?;
     let id_token = id_token_if_openid(
         app,
         client,
@@ -545,15 +652,23 @@ async fn refresh(
     }
     let (refresh_token, ok, access_token) = if app.config.tokens.rotate_refresh_tokens {
         let (new_token, new_record) = new_refresh(&grant, &binding, app, now);
-        let (access_token, access) =
-            new_access(&grant, &binding, Some(&new_record.token_hash), app, now);
+        let (access_token, access) = new_access(
+            app,
+            client,
+            &grant,
+            &binding,
+            Some(&new_record.token_hash),
+            now,
+        )
+        .await?;
         let ok = app
             .store
             .rotate_refresh_token(&hash, now, &new_record, &access)
             .await?;
         (Some(new_token), ok, access_token)
     } else {
-        let (access_token, access) = new_access(&grant, &binding, Some(&hash), app, now);
+        let (access_token, access) =
+            new_access(app, client, &grant, &binding, Some(&hash), now).await?;
         let ok = app.store.issue_from_refresh(&hash, now, &access).await?;
         (None, ok, access_token)
     };
@@ -612,7 +727,7 @@ async fn client_credentials(
         expires_at: now + app.config.tokens.access_token_secs,
         revoked_at: None,
     };
-    let (access_token, access) = new_access(&grant, &binding, None, app, now);
+    let (access_token, access) = new_access(app, client, &grant, &binding, None, now).await?;
     app.store
         .insert_client_credentials_token(&grant, &access)
         .await?;
@@ -624,4 +739,72 @@ async fn client_credentials(
         None,
         None,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn grant(subject: Option<&str>) -> GrantRecord {
+        GrantRecord {
+            id: "g-1".to_owned(),
+            client_id: "tpp".to_owned(),
+            subject: subject.map(str::to_owned),
+            scope: "openid accounts".to_owned(),
+            claims: None,
+            acr: Some("urn:openbanking:psd2:sca".to_owned()),
+            amr: Some(r#"["pwd"]"#.to_owned()),
+            auth_time: Some(90),
+            consent_id: Some("consent-1".to_owned()),
+            created_at: 90,
+            expires_at: 10_000,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn jwt_access_tokens_carry_the_rfc9068_claims() {
+        let binding = Binding {
+            x5t: Some("thumb".to_owned()),
+            jkt: None,
+        };
+        let claims = jwt_access_token_claims(
+            "https://as.example",
+            "https://rs.example",
+            &grant(Some("user-1")),
+            &binding,
+            "jti-1",
+            100,
+            700,
+        );
+        assert_eq!(
+            Value::Object(claims),
+            json!({
+                "iss": "https://as.example", "aud": "https://rs.example", "exp": 700, "iat": 100,
+                "sub": "user-1", "client_id": "tpp", "jti": "jti-1", "scope": "openid accounts",
+                "auth_time": 90, "acr": "urn:openbanking:psd2:sca", "amr": ["pwd"],
+                "cnf": {"x5t#S256": "thumb"}, "openbanking_intent_id": "consent-1",
+            })
+        );
+    }
+
+    #[test]
+    fn client_credentials_tokens_name_the_client_as_subject() {
+        let mut g = grant(None);
+        (g.acr, g.amr, g.auth_time, g.consent_id) = (None, None, None, None);
+        let binding = Binding {
+            x5t: None,
+            jkt: Some("jkt-1".to_owned()),
+        };
+        let claims = jwt_access_token_claims("iss", "aud", &g, &binding, "j", 1, 2);
+        assert_eq!(claims["sub"], "tpp");
+        assert_eq!(claims["cnf"], json!({"jkt": "jkt-1"}));
+        for absent in ["auth_time", "acr", "amr", "openbanking_intent_id"] {
+            assert!(!claims.contains_key(absent), "{absent}");
+        }
+        let unbound = jwt_access_token_claims("iss", "aud", &g, &Binding::default(), "j", 1, 2);
+        assert!(!unbound.contains_key("cnf"));
+    }
 }
