@@ -33,7 +33,12 @@ struct OAuthErrorBody<'a> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = status_of(self.code);
+        // A resource asking for a DPoP nonce answers 401 with its challenge (RFC 9449 section 9);
+        // the token and PAR endpoints answer 400 (section 8).
+        let status = match (self.code, self.challenge) {
+            (ErrorCode::UseDpopNonce, Challenge::DPoP) => StatusCode::UNAUTHORIZED,
+            (code, _) => status_of(code),
+        };
         let body = OAuthErrorBody {
             error: self.code.as_str(),
             error_description: self.description(),

@@ -18,7 +18,7 @@ use crate::app::{App, AppState};
 use crate::clock::UnixTime;
 use crate::protocol::authorize::{AuthorizeError, Params, Source, validate};
 use crate::protocol::client::{KeyPurpose, with_client_keys};
-use crate::protocol::dpop::{DpopPolicy, DpopProof, DpopRequest, validate_proof};
+use crate::protocol::dpop::{DpopNonces, DpopPolicy, DpopProof, DpopRequest, validate_proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::introspect::{self, TokenReference};
 use crate::protocol::request_object::{RequestObjectContext, validate_request_object};
@@ -81,14 +81,18 @@ pub async fn dpop_proof(
             "the DPoP header is not valid text",
         ));
     }
-    let policy = DpopPolicy::default();
+    let nonces = dpop_nonces(app);
+    let policy = DpopPolicy {
+        require_nonce: nonces.is_some(),
+        ..DpopPolicy::default()
+    };
     let request = DpopRequest {
         headers: values,
         method,
         url,
         access_token,
         expected_jkt,
-        nonce: None,
+        nonce: nonces.as_ref(),
     };
     let Some(proof) = validate_proof(&request, &policy, now)? else {
         return Ok(None);
@@ -105,6 +109,28 @@ pub async fn dpop_proof(
         ));
     }
     Ok(Some(proof))
+}
+
+/// The server's DPoP nonces when `tokens.dpop_nonce` is on.
+fn dpop_nonces(app: &App) -> Option<DpopNonces> {
+    let tokens = &app.config.tokens;
+    tokens.dpop_nonce.then(|| {
+        DpopNonces::new(
+            app.keys.derived_secret(DpopNonces::KEY_PURPOSE),
+            tokens.dpop_nonce_secs,
+        )
+    })
+}
+
+/// Middleware of the endpoints that take DPoP proofs (PAR, token, resources): when nonces are
+/// on, every response, success or `use_dpop_nonce`, carries the current one in `DPoP-Nonce`.
+pub async fn dpop_nonce_header(State(state): State<AppState>, mut response: Response) -> Response {
+    if let Some(nonces) = dpop_nonces(&state)
+        && let Ok(value) = HeaderValue::from_str(&nonces.current(state.clock.now()))
+    {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
 }
 
 fn no_store(mut response: Response) -> Response {

@@ -2,6 +2,7 @@
 //! document builder, so what is advertised and what is served cannot drift.
 
 use axum::Router;
+use axum::middleware::map_response_with_state;
 use axum::routing::{get, post};
 
 use super::{authorize, discovery, health, login, oauth, pages, tls_info};
@@ -48,7 +49,12 @@ pub fn public(state: AppState) -> Router {
         .route(ASSETS, get(pages::serve_asset))
         .route(
             USERINFO,
-            get(oauth::userinfo_public).post(oauth::userinfo_public),
+            get(oauth::userinfo_public)
+                .post(oauth::userinfo_public)
+                .layer(map_response_with_state(
+                    state.clone(),
+                    oauth::dpop_nonce_header,
+                )),
         )
         .merge(pages)
         .fallback(|| async { super::error::PageError::NotFound })
@@ -57,16 +63,23 @@ pub fn public(state: AppState) -> Router {
 
 /// The mTLS listener: endpoints that authenticate clients by certificate.
 pub fn mtls(state: AppState) -> Router {
-    Router::new()
-        .route(DISCOVERY, get(discovery::openid_configuration))
-        .route(JWKS, get(discovery::jwks))
-        .route(CLIENT_CERTIFICATE, get(tls_info::client_certificate))
+    // The endpoints that take DPoP proofs hand out the server's DPoP nonce, when it is on.
+    let dpop = Router::new()
         .route(PAR, post(oauth::par))
         .route(TOKEN, post(oauth::token))
         .route(
             USERINFO,
             get(oauth::userinfo_mtls).post(oauth::userinfo_mtls),
         )
+        .layer(map_response_with_state(
+            state.clone(),
+            oauth::dpop_nonce_header,
+        ));
+    Router::new()
+        .route(DISCOVERY, get(discovery::openid_configuration))
+        .route(JWKS, get(discovery::jwks))
+        .route(CLIENT_CERTIFICATE, get(tls_info::client_certificate))
+        .merge(dpop)
         .route(INTROSPECT, post(oauth::introspect))
         .route(REVOKE, post(oauth::revoke))
         .fallback(|| async {

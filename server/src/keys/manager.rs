@@ -250,6 +250,12 @@ impl KeyManager {
         &self.policy
     }
 
+    /// A secret for `purpose` derived from the master key (see [`MasterKey::derive`]), shared by
+    /// every node without being stored.
+    pub fn derived_secret(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        self.master.derive(purpose)
+    }
+
     /// Creates a key, signing from now, for every algorithm that has none; returns the new kids.
     /// Existing keys are kept. Fails if a key that signs now or later cannot be opened with this
     /// master key, so a wrong key stops start-up instead of the first signature.

@@ -69,6 +69,16 @@ impl MasterKey {
         Zeroizing::new(b64url(self.0.as_slice()))
     }
 
+    /// A 32-byte key for one `purpose` (HMAC-SHA256 of the purpose under this key): the same on
+    /// every node that shares the master key, and unrelated to the keys of other purposes.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let label = format!("consentry derived key v1: {purpose}");
+        Zeroizing::new(crate::crypto::hmac_sha256(
+            self.0.as_slice(),
+            label.as_bytes(),
+        ))
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.as_slice()))
     }

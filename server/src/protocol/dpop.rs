@@ -1,9 +1,12 @@
 //! DPoP proof validation (RFC 9449 section 4.3): a pure function of the request's DPoP header
 //! values, method, URL, optional access token and key binding, and `now`. No I/O.
 //!
+//! Server nonces (RFC 9449 section 8) are [`DpopNonces`]: stateless, so that every node accepts
+//! the nonce any node issued.
+//!
 //! What is left to the caller: the `jti` replay check (a database-backed store keyed by the
-//! returned `jti`, kept until `iat` + the past leeway), issuing `DPoP-Nonce` values, and the
-//! `WWW-Authenticate` challenge of a refusal at a resource server
+//! returned `jti`, kept until `iat` + the past leeway), sending the current nonce in `DPoP-Nonce`
+//! headers, and the `WWW-Authenticate` challenge of a refusal at a resource server
 //! ([`crate::protocol::error::Challenge::DPoP`]).
 
 use std::fmt;
@@ -12,9 +15,10 @@ use std::str::FromStr as _;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, JwsVerifier, PS256};
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
-use crate::crypto::{b64url, b64url_decode, constant_time_eq, sha256};
+use crate::crypto::{b64url, b64url_decode, constant_time_eq, hmac_sha256, sha256};
 use crate::keys::SigningAlg;
 use crate::protocol::error::{ErrorCode, OAuthError};
 
@@ -68,8 +72,8 @@ pub struct DpopRequest<'a> {
     pub access_token: Option<&'a str>,
     /// The key the request is bound to (PAR `dpop_jkt`, the code's jkt, the token's `cnf.jkt`).
     pub expected_jkt: Option<&'a str>,
-    /// The server nonce currently valid, when nonces are in use.
-    pub nonce: Option<&'a str>,
+    /// The server's nonces, when nonces are in use.
+    pub nonce: Option<&'a DpopNonces>,
 }
 
 impl fmt::Debug for DpopRequest<'_> {
@@ -82,6 +86,62 @@ impl fmt::Debug for DpopRequest<'_> {
             .field("expected_jkt", &self.expected_jkt)
             .field("nonce", &self.nonce)
             .finish()
+    }
+}
+
+/// Server-issued DPoP nonces without server state. Time is cut into windows of `window_secs`;
+/// the nonce of a window is the base64url HMAC-SHA256 of the window's number under a key that
+/// every node derives from the master key ([`DpopNonces::KEY_PURPOSE`]). A nonce is accepted in
+/// the window it was issued in and in the next one, so it lives between one and two windows, on
+/// whichever node the next request reaches.
+#[derive(Clone)]
+pub struct DpopNonces {
+    key: Zeroizing<[u8; 32]>,
+    window_secs: i64,
+}
+
+impl fmt::Debug for DpopNonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopNonces")
+            .field("key", &"<redacted>")
+            .field("window_secs", &self.window_secs)
+            .finish()
+    }
+}
+
+impl DpopNonces {
+    /// The purpose the nonce key is derived for from the master key.
+    pub const KEY_PURPOSE: &'static str = "dpop-nonce";
+
+    /// Nonces under `key`, a new one every `window_secs` (at least one second).
+    pub fn new(key: Zeroizing<[u8; 32]>, window_secs: i64) -> Self {
+        Self {
+            key,
+            window_secs: window_secs.max(1),
+        }
+    }
+
+    fn window(&self, now: UnixTime) -> i64 {
+        now.div_euclid(self.window_secs)
+    }
+
+    fn of_window(&self, window: i64) -> String {
+        let mut message = b"consentry dpop nonce ".to_vec();
+        message.extend_from_slice(&window.to_be_bytes());
+        b64url(&hmac_sha256(self.key.as_slice(), &message))
+    }
+
+    /// The nonce to hand out at `now` (in `DPoP-Nonce`).
+    pub fn current(&self, now: UnixTime) -> String {
+        self.of_window(self.window(now))
+    }
+
+    /// Whether `nonce` was issued in this window or the previous one.
+    pub fn accepts(&self, nonce: &str, now: UnixTime) -> bool {
+        let window = self.window(now);
+        [window, window.saturating_sub(1)]
+            .into_iter()
+            .any(|w| constant_time_eq(nonce.as_bytes(), self.of_window(w).as_bytes()))
     }
 }
 
@@ -256,16 +316,16 @@ fn check_proof(
 
     // Last, so that `use_dpop_nonce` only ever asks to retry an otherwise valid proof.
     if policy.require_nonce {
-        match (claims.get("nonce"), req.nonce) {
-            (Some(Value::String(nonce)), Some(current))
-                if constant_time_eq(nonce.as_bytes(), current.as_bytes()) => {}
-            (None, _) => {
+        match claims.get("nonce") {
+            Some(Value::String(nonce))
+                if req.nonce.is_some_and(|nonces| nonces.accepts(nonce, now)) => {}
+            None => {
                 return Err(OAuthError::new(
                     ErrorCode::UseDpopNonce,
                     "the DPoP proof must carry the server nonce",
                 ));
             }
-            _ => {
+            Some(_) => {
                 return Err(OAuthError::new(
                     ErrorCode::UseDpopNonce,
                     "the DPoP proof nonce is not the current server nonce",
@@ -1214,6 +1274,8 @@ mod tests {
 
     // Server nonces.
 
+    const WINDOW: i64 = 120;
+
     fn nonce_policy() -> DpopPolicy {
         DpopPolicy {
             require_nonce: true,
@@ -1221,21 +1283,70 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_current_nonce_is_accepted_when_required() {
-        let proof = Proof::es256().claim("nonce", json!("n-1")).sign();
+    fn nonces() -> DpopNonces {
+        DpopNonces::new(Zeroizing::new([42u8; 32]), WINDOW)
+    }
+
+    /// A proof carrying `nonce`, validated at `now` against [`nonces`] under the nonce policy.
+    fn with_nonce(nonce: Value, now: UnixTime) -> Result<Option<DpopProof>, OAuthError> {
+        let proof = Proof::es256()
+            .claim("nonce", nonce)
+            .claim("iat", json!(now))
+            .sign();
+        let nonces = nonces();
         let req = DpopRequest {
-            nonce: Some("n-1"),
+            nonce: Some(&nonces),
             ..request(&proof)
         };
-        assert!(validate_proof(&req, &nonce_policy(), NOW).is_ok());
+        validate_proof(&req, &nonce_policy(), now)
+    }
+
+    #[test]
+    fn the_current_nonce_is_accepted_when_required() {
+        let current = nonces().current(NOW);
+        assert!(matches!(with_nonce(json!(current), NOW), Ok(Some(_))));
+    }
+
+    #[test]
+    fn a_nonce_lives_through_its_window_and_the_next() {
+        let window_start = NOW - NOW.rem_euclid(WINDOW);
+        let issued = nonces().current(window_start);
+        for later in [0, 1, WINDOW - 1, WINDOW, 2 * WINDOW - 1] {
+            assert!(
+                with_nonce(json!(issued), window_start + later).is_ok(),
+                "{later} s after issue"
+            );
+        }
+        for later in [2 * WINDOW, 3 * WINDOW, 100 * WINDOW] {
+            let e = with_nonce(json!(issued), window_start + later).unwrap_err();
+            assert_eq!(e.code, ErrorCode::UseDpopNonce, "{later} s after issue");
+        }
+        // A nonce of a later window is not accepted early.
+        let future = nonces().current(window_start + 2 * WINDOW);
+        let e = with_nonce(json!(future), window_start).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UseDpopNonce);
+    }
+
+    #[test]
+    fn nonces_change_with_the_window_and_the_key() {
+        let n = nonces();
+        assert_eq!(n.current(NOW), n.current(NOW));
+        assert_ne!(n.current(NOW), n.current(NOW + 2 * WINDOW));
+        let other = DpopNonces::new(Zeroizing::new([43u8; 32]), WINDOW);
+        assert_ne!(n.current(NOW), other.current(NOW));
+        assert!(!n.accepts(&other.current(NOW), NOW));
+        // Usable as a header value and a JSON string: base64url, 256 bits.
+        let current = n.current(NOW);
+        assert_eq!(b64url_decode(&current).map(|b| b.len()), Some(32));
+        assert!(!format!("{n:?}").contains(&format!("{:?}", [42u8; 32])));
     }
 
     #[test]
     fn a_missing_nonce_asks_for_one() {
         let proof = Proof::es256().sign();
+        let nonces = nonces();
         let req = DpopRequest {
-            nonce: Some("n-1"),
+            nonce: Some(&nonces),
             ..request(&proof)
         };
         refused_with(
@@ -1244,7 +1355,10 @@ mod tests {
             ErrorCode::UseDpopNonce,
             "server nonce",
         );
-        // No nonce issued yet: the caller issues one with the error.
+        // No nonce source: nothing is accepted, the caller's error carries one.
+        let proof = Proof::es256()
+            .claim("nonce", json!(nonces.current(NOW)))
+            .sign();
         let req = DpopRequest {
             nonce: None,
             ..request(&proof)
@@ -1253,32 +1367,26 @@ mod tests {
             &req,
             &nonce_policy(),
             ErrorCode::UseDpopNonce,
-            "server nonce",
+            "not the current",
         );
     }
 
     #[test]
-    fn a_stale_nonce_asks_for_a_new_one() {
-        for nonce in [json!("n-0"), json!(""), json!(1)] {
-            let proof = Proof::es256().claim("nonce", nonce).sign();
-            let req = DpopRequest {
-                nonce: Some("n-1"),
-                ..request(&proof)
-            };
-            refused_with(
-                &req,
-                &nonce_policy(),
-                ErrorCode::UseDpopNonce,
-                "not the current",
-            );
+    fn a_stale_or_foreign_nonce_asks_for_a_new_one() {
+        let stale = nonces().current(NOW - 3 * WINDOW);
+        for nonce in [json!(stale), json!(""), json!(1), json!("n-0")] {
+            let e = with_nonce(nonce.clone(), NOW).unwrap_err();
+            assert_eq!(e.code, ErrorCode::UseDpopNonce, "{nonce}");
+            assert!(e.description().unwrap().contains("not the current"), "{e}");
         }
     }
 
     #[test]
     fn an_invalid_proof_is_refused_before_asking_for_a_nonce() {
         let proof = Proof::es256().claim("htm", json!("GET")).sign();
+        let nonces = nonces();
         let req = DpopRequest {
-            nonce: Some("n-1"),
+            nonce: Some(&nonces),
             ..request(&proof)
         };
         refused_with(&req, &nonce_policy(), ErrorCode::InvalidDpopProof, "htm");
@@ -1287,8 +1395,9 @@ mod tests {
     #[test]
     fn nonces_are_ignored_when_not_required() {
         let proof = Proof::es256().claim("nonce", json!("n-0")).sign();
+        let nonces = nonces();
         let req = DpopRequest {
-            nonce: Some("n-1"),
+            nonce: Some(&nonces),
             ..request(&proof)
         };
         accepted(&req);
