@@ -146,6 +146,12 @@ impl Tpp {
 pub(crate) struct DpopKey(Jwk);
 
 impl DpopKey {
+    /// The RFC 7638 thumbprint of the key: the `cnf.jkt` of tokens bound to it.
+    pub(crate) fn jkt(&self) -> String {
+        let public = self.0.to_public_key().unwrap();
+        consentry_server::protocol::dpop::jwk_thumbprint(public.as_ref()).unwrap()
+    }
+
     pub(crate) fn new() -> Self {
         DpopKey(
             EcKeyPair::generate(EcCurve::P256)
@@ -160,6 +166,17 @@ impl DpopKey {
 
     /// A proof for a request that presents `access_token` (its hash as `ath`).
     pub(crate) fn proof_for(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.proof_with_nonce(method, url, access_token, None)
+    }
+
+    /// A proof carrying the server's `nonce` when given.
+    pub(crate) fn proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
         let mut header = JwsHeader::new();
         header.set_token_type("dpop+jwt");
         header.set_jwk(self.0.to_public_key().unwrap());
@@ -170,6 +187,9 @@ impl DpopKey {
         claims.insert("iat".to_owned(), json!(now()));
         if let Some(token) = access_token {
             claims.insert("ath".to_owned(), json!(b64url(&sha256(token.as_bytes()))));
+        }
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".to_owned(), json!(nonce));
         }
         let payload = JwtPayload::from_map(claims).unwrap();
         josekit::jwt::encode_with_signer(

@@ -11,6 +11,7 @@ mod support;
 mod authorize_flow;
 mod client_keys;
 mod fapi;
+mod jwt_access_tokens;
 mod keys;
 mod oauth_store;
 mod races;

@@ -15,7 +15,7 @@ use crate::support::{TestDb, TestServer, add_customer};
 
 /// PAR, login and consent, code exchange: the token response for `tpp`, bound to its
 /// certificate, or to `dpop` when given.
-async fn tokens(
+pub(crate) async fn tokens(
     server: &TestServer,
     tpp: &Tpp,
     scope: &str,
@@ -75,14 +75,14 @@ async fn tokens(
     body
 }
 
-fn str_of<'a>(body: &'a Value, member: &str) -> &'a str {
+pub(crate) fn str_of<'a>(body: &'a Value, member: &str) -> &'a str {
     body[member]
         .as_str()
         .unwrap_or_else(|| panic!("{member} in {body}"))
 }
 
 /// GET `url` with `Authorization: <authorization>` and an optional DPoP proof.
-async fn get_with(
+pub(crate) async fn get_with(
     client: &reqwest::Client,
     url: &str,
     authorization: Option<&str>,
@@ -98,7 +98,7 @@ async fn get_with(
     request.send().await.unwrap()
 }
 
-async fn error_of(r: reqwest::Response) -> (StatusCode, Option<String>, String) {
+pub(crate) async fn error_of(r: reqwest::Response) -> (StatusCode, Option<String>, String) {
     let status = r.status();
     let challenge = r
         .headers()
@@ -132,14 +132,14 @@ async fn back_channel(
     request.send().await.unwrap()
 }
 
-async fn introspect(server: &TestServer, tpp: &Tpp, token: &str) -> Value {
+pub(crate) async fn introspect(server: &TestServer, tpp: &Tpp, token: &str) -> Value {
     let r = back_channel(server, tpp, "/introspect", &[("token", token)], None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     r.json().await.unwrap()
 }
 
-async fn revoke(server: &TestServer, tpp: &Tpp, params: &[(&str, &str)]) {
+pub(crate) async fn revoke(server: &TestServer, tpp: &Tpp, params: &[(&str, &str)]) {
     let r = back_channel(server, tpp, "/revoke", params, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "", "RFC 7009: an empty body");
