@@ -5,3 +5,10 @@
     clippy::panic,
     reason = "tests fail by panicking"
 )]
+
+mod aisp;
+#[allow(
+    dead_code,
+    reason = "shared by the test modules; not every module uses every helper"
+)]
+mod support;
