@@ -7,6 +7,7 @@
 )]
 
 mod aisp;
+mod pisp;
 #[allow(
     dead_code,
     reason = "shared by the test modules; not every module uses every helper"

@@ -16,6 +16,7 @@ mod keys;
 mod ledger;
 mod meta;
 mod par;
+mod payments;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -37,6 +38,10 @@ pub use keys::{KeyStore, SigningKeyRecord};
 pub use ledger::{Account, BankSeed, Beneficiary, LedgerStore, Transaction};
 pub use meta::MetaStore;
 pub use par::{ParRecord, ParStore};
+pub use payments::{
+    Creditor, NewPayment, PaymentHistoryEntry, PaymentOutcome, PaymentRecord, PaymentStatus,
+    PaymentStore, SETTLEMENT_OWNER, settlement_account_id,
+};
 pub use sessions::SessionRecordStore;
 pub use throttle::ThrottleStore;
 pub use tokens::{AccessTokenRecord, RefreshTokenRecord, TokenStore};
