@@ -482,16 +482,10 @@ impl Env {
                 .push(tpp, params, None, None)
                 .await
                 .map_err(transport)?;
-            ensure(reply.status == 201, "CallPAREndpoint", || {
-                format!("PAR answered {}: {}", reply.status, reply.body)
-            })?;
-            let body = reply.json();
-            let request_uri = body["request_uri"]
-                .as_str()
-                .ok_or_else(|| fail("CallPAREndpoint", "no request_uri"))?;
+            let request_uri = crate::modules::request_uri_of(&reply)?;
             url.query_pairs_mut()
                 .append_pair("client_id", &tpp.client_id)
-                .append_pair("request_uri", request_uri);
+                .append_pair("request_uri", &request_uri);
         } else {
             let jwt = self.request_object(tpp, params);
             // The outer parameters OpenID Connect requires; only the request object's count.
@@ -765,18 +759,20 @@ impl Env {
             return Ok(());
         };
         let claims = self.verify_server_jwt(&jwt, "ValidateJARMSignature")?;
+        // A missing claim is Null: indexing the claims would panic on it.
+        let claim = |name: &str| claims.get(name).cloned().unwrap_or(Value::Null);
         ensure(
-            claims["iss"] == json!(self.issuer),
+            claim("iss") == json!(self.issuer),
             "ValidateJARMIss",
-            || format!("iss {}", claims["iss"]),
+            || format!("iss {}", claim("iss")),
         )?;
         ensure(
-            claims["exp"].as_i64().is_some_and(|e| e > now()),
+            claim("exp").as_i64().is_some_and(|e| e > now()),
             "ValidateJARMExp",
             || "expired or missing exp".to_owned(),
         )?;
         params.remove("response");
-        params.insert("jarm_aud".to_owned(), claims["aud"].clone());
+        params.insert("jarm_aud".to_owned(), claim("aud"));
         for (k, v) in claims {
             if !matches!(k.as_str(), "aud" | "exp" | "iat") {
                 params.entry(k).or_insert(v);
@@ -1069,4 +1065,119 @@ pub fn sign_jws(
 /// The left half of SHA-256, base64url (`c_hash`, `s_hash`, `at_hash`).
 pub fn half_hash(s: &str) -> String {
     b64url(&sha2::Sha256::digest(s.as_bytes())[..16])
+}
+
+/// The server-signed artefacts the harness verifies before any module sees them: JWTs of the
+/// server (id tokens, JARM responses) and the JARM response at the callback.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
+
+    use serde_json::{Map, Value, json};
+
+    use super::{Landing, b64url, now, sign_jws};
+    use crate::modules::testkit::{FAPI1_JARM, ISSUER, condition, fixture, map};
+
+    #[test]
+    fn server_jwts_need_a_known_kid_a_fapi_alg_and_the_servers_signature() {
+        let f = fixture(FAPI1_JARM);
+        let claims = json!({"iss": ISSUER, "sub": "u1"});
+        let good = f.sign(claims.clone());
+        assert_eq!(f.env.verify_server_jwt(&good, "C").unwrap()["sub"], "u1");
+        let header = |h: Value| f.sign_with_header(map(h), claims.clone());
+        let (signing_input, signature) = good.rsplit_once('.').unwrap();
+        let forged = format!("{signing_input}.{}", b64url(&[0_u8; 256]));
+        let unsigned = format!(
+            "{}.{}.",
+            b64url(json!({"alg": "none", "kid": "sk"}).to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        // Signed with the client's key under the server's kid.
+        let mut h = Map::new();
+        h.insert("alg".to_owned(), json!("PS256"));
+        h.insert("kid".to_owned(), json!("sk"));
+        let impostor = sign_jws(&f.env.tpp1.key, "PS256", &h, &map(claims.clone()));
+        assert!(!signature.is_empty());
+        for bad in [
+            header(json!({"alg": "PS256"})),
+            header(json!({"alg": "PS256", "kid": "retired"})),
+            header(json!({"alg": "RS256", "kid": "sk"})),
+            forged,
+            unsigned,
+            impostor,
+            "not-a-jwt".to_owned(),
+        ] {
+            assert_eq!(condition(f.env.verify_server_jwt(&bad, "C")), "C", "{bad}");
+        }
+    }
+
+    fn callback_params(landing: Landing) -> Map<String, Value> {
+        match landing {
+            Landing::Callback { params, .. } => params,
+            Landing::ErrorPage { .. } => panic!("not a callback"),
+        }
+    }
+
+    #[test]
+    fn jarm_responses_are_verified_then_unpacked() {
+        let f = fixture(FAPI1_JARM);
+        let jarm = |claims: Value| {
+            let url = format!("https://tpp.example/callback?response={}", f.sign(claims));
+            f.env.callback(&url)
+        };
+        let good =
+            json!({"iss": ISSUER, "aud": "c1", "exp": now() + 60, "code": "c", "state": "s1"});
+        let params = callback_params(jarm(good.clone()).unwrap());
+        assert_eq!(params["code"], "c");
+        assert_eq!(params["state"], "s1");
+        assert_eq!(params["iss"], ISSUER);
+        assert_eq!(params["jarm_aud"], "c1");
+        assert!(!params.contains_key("response") && !params.contains_key("exp"));
+        let error = json!({"iss": ISSUER, "aud": "c1", "exp": now() + 60, "error": "access_denied", "state": "s1"});
+        assert_eq!(
+            callback_params(jarm(error).unwrap())["error"],
+            "access_denied"
+        );
+        let with = |claim: &str, value: Value| {
+            let mut claims = good.clone();
+            claims[claim] = value;
+            claims
+        };
+        assert_eq!(
+            condition(jarm(with("iss", json!("https://other.example")))),
+            "ValidateJARMIss"
+        );
+        assert_eq!(
+            condition(jarm(with("exp", json!(now() - 1)))),
+            "ValidateJARMExp"
+        );
+        let mut no_exp = good.clone();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(condition(jarm(no_exp)), "ValidateJARMExp");
+        let forged = f.sign(good.clone()).replace(".", ".x");
+        let url = format!("https://tpp.example/callback?response={forged}");
+        assert_eq!(condition(f.env.callback(&url)), "ValidateJARMSignature");
+        // A form_post of the JARM response is the same response.
+        let fields = [("response".to_owned(), f.sign(good))];
+        let posted = f
+            .env
+            .callback_fields("https://tpp.example/callback", &fields)
+            .unwrap();
+        assert_eq!(callback_params(posted)["jarm_aud"], "c1");
+    }
+
+    #[test]
+    fn a_fragment_response_leaves_out_the_registered_query() {
+        let f = fixture(FAPI1_JARM);
+        let url = "https://tpp.example/callback?dummy1=lorem&dummy2=ipsum#code=c&state=s1";
+        match f.env.callback(url).unwrap() {
+            Landing::Callback {
+                params, fragment, ..
+            } => {
+                assert!(fragment);
+                assert_eq!(params, map(json!({"code": "c", "state": "s1"})));
+            }
+            Landing::ErrorPage { .. } => panic!("not a callback"),
+        }
+    }
 }

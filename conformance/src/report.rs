@@ -6,7 +6,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::env::{Env, Exchange};
+use crate::env::{Env, Exchange, Failure};
 use crate::modules::{self, Outcome};
 use crate::plan::Variant;
 
@@ -63,46 +63,14 @@ pub async fn run(
                 Env::from_parts(config, variant, discovery, jwks).map_err(|e| e.to_string())
             });
             let report = match env {
-                Err(e) => ModuleReport {
-                    module: name,
-                    result: "FAILED",
-                    condition: Some("FetchServerConfiguration".to_owned()),
-                    message: Some(e),
-                    exchanges: Vec::new(),
-                },
+                Err(e) => module_report(
+                    name,
+                    Err(crate::env::fail("FetchServerConfiguration", e)),
+                    Vec::new(),
+                ),
                 Ok(env) => {
                     let outcome = (module.run)(&env).await;
-                    let exchanges = env.exchanges();
-                    match outcome {
-                        Ok(Outcome::Passed) => ModuleReport {
-                            module: name,
-                            result: "PASSED",
-                            condition: None,
-                            message: None,
-                            exchanges,
-                        },
-                        Ok(Outcome::Warning(m)) => ModuleReport {
-                            module: name,
-                            result: "WARNING",
-                            condition: None,
-                            message: Some(m),
-                            exchanges,
-                        },
-                        Ok(Outcome::Skipped(m)) => ModuleReport {
-                            module: name,
-                            result: "SKIPPED",
-                            condition: None,
-                            message: Some(m),
-                            exchanges,
-                        },
-                        Ok(Outcome::Failed(f)) | Err(f) => ModuleReport {
-                            module: name,
-                            result: "FAILED",
-                            condition: Some(f.condition.to_owned()),
-                            message: Some(f.message),
-                            exchanges,
-                        },
-                    }
+                    module_report(name, outcome, env.exchanges())
                 }
             };
             (i, report)
@@ -114,6 +82,29 @@ pub async fn run(
         .await;
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The report of module `name` that ended with `outcome` after `exchanges`.
+pub fn module_report(
+    name: String,
+    outcome: Result<Outcome, Failure>,
+    exchanges: Vec<Exchange>,
+) -> ModuleReport {
+    let (result, condition, message) = match outcome {
+        Ok(Outcome::Passed) => ("PASSED", None, None),
+        Ok(Outcome::Warning(m)) => ("WARNING", None, Some(m)),
+        Ok(Outcome::Skipped(m)) => ("SKIPPED", None, Some(m)),
+        Ok(Outcome::Failed(f)) | Err(f) => {
+            ("FAILED", Some(f.condition.to_owned()), Some(f.message))
+        }
+    };
+    ModuleReport {
+        module: name,
+        result,
+        condition,
+        message,
+        exchanges,
+    }
 }
 
 /// The verdict: the lines to print and whether the run is acceptable.

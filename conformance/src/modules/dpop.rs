@@ -15,10 +15,9 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
 use super::Outcome;
-use super::fapi2::{
-    Body, check_endpoint_error, code_from, par_form, post_par, pushed_url, request_uri,
-};
+use super::fapi2::{Body, check_endpoint_error, code_from, par_form, post_par, pushed_url};
 use super::flows::check_token_response;
+use super::par::request_uri_of;
 use crate::env::{
     Check, Env, Failure, Reply, VERIFIER, b64url, dpop_parts, dpop_proof_with, ensure, fail,
     form_log, now, sign_jws, snippet, transport,
@@ -142,7 +141,7 @@ async fn code_after(
     params: &Map<String, Value>,
     reply: &Reply,
 ) -> Result<String, Failure> {
-    let url = pushed_url(env, &env.tpp1, &request_uri(reply)?, &[])?;
+    let url = pushed_url(env, &env.tpp1, &request_uri_of(reply)?, &[])?;
     code_from(env, &env.tpp1, params, &url).await
 }
 
@@ -259,30 +258,38 @@ fn with_wrong_dpop_jkt(env: &Env, key: &Jwk) -> Result<Map<String, Value>, Failu
 pub(super) async fn mismatched_dpop_jkt_at_par(env: &Env) -> ModuleResult {
     let key = new_key()?;
     let p = with_wrong_dpop_jkt(env, &key)?;
-    let reply = push(env, &p, Some((&key, &keep))).await?;
-    check_endpoint_error(
-        &reply,
-        &[400],
-        &["invalid_request", "invalid_dpop_proof"],
-        "EnsurePARInvalidRequestOrInvalidDpopProof",
-    )?;
+    par_jkt_refused(&push(env, &p, Some((&key, &keep))).await?)?;
     Ok(Outcome::Passed)
 }
 
-const TOKEN_ERRORS: [&str; 3] = ["invalid_request", "invalid_grant", "invalid_dpop_proof"];
+/// PAR's refusal of a `dpop_jkt` that is not the proof's key: 400 `invalid_request` or
+/// `invalid_dpop_proof`.
+fn par_jkt_refused(reply: &Reply) -> Check {
+    check_endpoint_error(
+        reply,
+        &[400],
+        &["invalid_request", "invalid_dpop_proof"],
+        "EnsurePARInvalidRequestOrInvalidDpopProof",
+    )
+}
+
+/// The token endpoint's refusal of a proof by another key than the code is bound to: 400
+/// `invalid_request`, `invalid_grant` or `invalid_dpop_proof`.
+fn token_jkt_refused(reply: &Reply) -> Check {
+    check_endpoint_error(
+        reply,
+        &[400],
+        &["invalid_request", "invalid_grant", "invalid_dpop_proof"],
+        "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError",
+    )
+}
 
 pub(super) async fn mismatched_dpop_jkt_at_token(env: &Env) -> ModuleResult {
     let key = new_key()?;
     let p = with_wrong_dpop_jkt(env, &key)?;
     let reply = push(env, &p, None).await?;
     let code = code_after(env, &p, &reply).await?;
-    let reply = token(env, &code, &key, &keep).await?;
-    check_endpoint_error(
-        &reply,
-        &[400],
-        &TOKEN_ERRORS,
-        "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError",
-    )?;
+    token_jkt_refused(&token(env, &code, &key, &keep).await?)?;
     Ok(Outcome::Passed)
 }
 
@@ -292,13 +299,7 @@ pub(super) async fn mismatched_proof_jkt_at_token(env: &Env) -> ModuleResult {
     let reply = push(env, &p, Some((&key, &keep))).await?;
     let code = code_after(env, &p, &reply).await?;
     let other = new_key()?;
-    let reply = token(env, &code, &other, &keep).await?;
-    check_endpoint_error(
-        &reply,
-        &[400],
-        &TOKEN_ERRORS,
-        "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError",
-    )?;
+    token_jkt_refused(&token(env, &code, &other, &keep).await?)?;
     Ok(Outcome::Passed)
 }
 
@@ -581,13 +582,28 @@ pub(super) async fn negative_tests(env: &Env) -> ModuleResult {
     let token = flow(env, &key, None, &keep).await?;
     let url = resource_url(env)?;
     let other = new_rsa_key()?;
-    let (mut failures, mut warnings) = (Vec::new(), Vec::new());
+    let mut judged = Vec::new();
     for case in negative_cases(&key, &other, &url, &token) {
         let proofs = (case.proofs)();
         let reply = call_resource(env, &url, case.scheme, &token, case.header, &proofs).await?;
-        if let Err(f) = check_resource(env.variant.openid, &reply, case.accept) {
-            let message = format!("{}: {}", case.step, f.message);
-            if case.must {
+        judged.push((
+            case.step,
+            case.must,
+            check_resource(env.variant.openid, &reply, case.accept),
+        ));
+    }
+    negative_verdict(judged)
+}
+
+/// The outcome of the negative tests from each case's step, whether it must hold, and how the
+/// resource's answer was judged: the first failure of a case that must hold fails the module
+/// (naming the others), failures of the rest are warnings.
+fn negative_verdict(judged: Vec<(&'static str, bool, Check)>) -> ModuleResult {
+    let (mut failures, mut warnings) = (Vec::new(), Vec::new());
+    for (step, must, check) in judged {
+        if let Err(f) = check {
+            let message = format!("{step}: {}", f.message);
+            if must {
                 failures.push(fail(f.condition, message));
             } else {
                 warnings.push(format!("{}: {message}", f.condition));
@@ -628,19 +644,14 @@ mod tests {
     use serde_json::json;
 
     use super::{
-        REPLAY, check_resource, flip, negative_cases, thumbprint, upper_case_scheme_and_host,
-        with_default_port,
+        Outcome, REPLAY, check_resource, flip, negative_cases, negative_verdict, par_jkt_refused,
+        thumbprint, token_jkt_refused, upper_case_scheme_and_host, with_default_port,
     };
-    use crate::env::{Reply, now};
-
-    fn reply(status: u16, body: serde_json::Value) -> Reply {
-        Reply {
-            status,
-            headers: reqwest::header::HeaderMap::new(),
-            location: None,
-            body: body.to_string(),
-        }
-    }
+    use crate::env::{Reply, fail, half_hash, now};
+    use crate::modules::flows::check_token_response;
+    use crate::modules::testkit::{
+        FAPI2_DPOP, ISSUER, JSON, bare as reply, condition, fixture, oauth_error, reply as recorded,
+    };
 
     #[test]
     fn thumbprints_are_rfc_7638() {
@@ -754,5 +765,118 @@ mod tests {
                 assert_eq!(accepted, case.accept, "{}", case.step);
             }
         }
+    }
+
+    /// A recorded PAR success, as from a server that ignored the `dpop_jkt`.
+    fn pushed() -> Reply {
+        recorded(
+            201,
+            &[JSON],
+            json!({"request_uri": "urn:ietf:params:oauth:request_uri:Wm9U3q0dR1s8vXfJ2kQ7hPzL5cY6nB4aT1eG0oI9uMw", "expires_in": 90}),
+        )
+    }
+
+    /// A recorded DPoP-bound token, as from a server that ignored which key the code is bound to.
+    fn dpop_token() -> Reply {
+        recorded(
+            200,
+            &[JSON, ("cache-control", "no-store")],
+            json!({"access_token": "Kz~8mXK1EalYznwH-LC-1fBAo", "token_type": "DPoP", "expires_in": 300}),
+        )
+    }
+
+    #[test]
+    fn a_dpop_jkt_other_than_the_proofs_key_is_refused_at_par() {
+        for error in ["invalid_dpop_proof", "invalid_request"] {
+            assert!(par_jkt_refused(&oauth_error(400, error)).is_ok());
+        }
+        for bad in [
+            pushed(),
+            oauth_error(401, "invalid_dpop_proof"),
+            oauth_error(400, "invalid_client"),
+        ] {
+            assert_eq!(
+                condition(par_jkt_refused(&bad)),
+                "EnsurePARInvalidRequestOrInvalidDpopProof"
+            );
+        }
+    }
+
+    #[test]
+    fn a_proof_by_another_key_than_the_codes_is_refused_at_the_token_endpoint() {
+        for error in ["invalid_dpop_proof", "invalid_grant", "invalid_request"] {
+            assert!(token_jkt_refused(&oauth_error(400, error)).is_ok());
+        }
+        let challenged = recorded(
+            401,
+            &[
+                JSON,
+                ("www-authenticate", r#"DPoP error="invalid_dpop_proof""#),
+            ],
+            json!({"error": "invalid_dpop_proof"}),
+        );
+        for bad in [dpop_token(), challenged, oauth_error(400, "invalid_client")] {
+            assert_eq!(
+                condition(token_jkt_refused(&bad)),
+                "CheckTokenEndpointReturnedInvalidRequestGrantOrDPopProofError"
+            );
+        }
+    }
+
+    #[test]
+    fn dpop_variants_need_a_dpop_token_type() {
+        let f = fixture(FAPI2_DPOP);
+        let id_token = f.sign(
+            json!({"iss": ISSUER, "aud": "c1", "exp": now() + 60, "at_hash": half_hash("at")}),
+        );
+        let body = |t: &str| json!({"access_token": "at", "token_type": t, "id_token": id_token});
+        let answer = |t: &str| recorded(200, &[JSON, ("cache-control", "no-store")], body(t));
+        for good in ["DPoP", "dpop"] {
+            assert!(check_token_response(&f.env, &f.env.tpp1, &answer(good), None).is_ok());
+        }
+        assert_eq!(
+            condition(check_token_response(
+                &f.env,
+                &f.env.tpp1,
+                &answer("Bearer"),
+                None
+            )),
+            "CheckTokenTypeIsBearer"
+        );
+    }
+
+    #[test]
+    fn the_negative_tests_fail_on_a_must_and_warn_on_a_should() {
+        let refused = || Ok(());
+        let accepted = || {
+            Err(fail(
+                "EnsureHttpStatusCodeIs400or401",
+                "status 200: {\"sub\": \"u\"}",
+            ))
+        };
+        assert!(matches!(
+            negative_verdict(vec![("a", true, refused()), ("b", false, refused())]),
+            Ok(Outcome::Passed)
+        ));
+        match negative_verdict(vec![("a", true, refused()), (REPLAY, false, accepted())]) {
+            Ok(Outcome::Warning(w)) => {
+                assert!(w.starts_with("EnsureHttpStatusCodeIs400or401: "), "{w}");
+                assert!(w.contains(REPLAY), "{w}");
+            }
+            other => panic!("expected a warning, got {other:?}"),
+        }
+        let failure = negative_verdict(vec![
+            ("a proof with alg none", true, accepted()),
+            (REPLAY, false, accepted()),
+            ("a proof with a bad signature", true, accepted()),
+        ])
+        .unwrap_err();
+        assert_eq!(failure.condition, "EnsureHttpStatusCodeIs400or401");
+        assert!(failure.message.starts_with("a proof with alg none: "));
+        assert!(
+            failure
+                .message
+                .contains("(and 1 more: a proof with a bad signature: ")
+        );
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::Outcome;
 use super::flows::{check_callback, check_token_response, code_for, full_flow, redeem};
+use super::par::request_uri_of;
 use crate::env::{
     Check, Env, Failure, Landing, Reply, Tpp, VERIFIER, b64url, ensure, fail, now, snippet,
     transport,
@@ -98,24 +99,6 @@ pub(super) async fn send_request(
         )?
     };
     Ok(Sent::Landed(env.browse(&url, true).await?))
-}
-
-/// The `request_uri` of a successful PAR response (201, PAR section 2.2).
-pub(super) fn request_uri_of(reply: &Reply) -> Result<String, Failure> {
-    ensure(
-        reply.status == 201,
-        "CheckPAREndpointResponse201WithNoError",
-        || format!("PAR answered {}: {}", reply.status, snippet(&reply.body)),
-    )?;
-    reply.json()["request_uri"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            fail(
-                "CheckForRequestUriValue",
-                "no request_uri in the PAR response",
-            )
-        })
 }
 
 /// The claims of a request object of `tpp` for `inner` as the suite makes them (`iss`, `aud` the
@@ -271,18 +254,25 @@ pub(super) async fn complete(
         }
     };
     let code = check_callback(env, tpp, inner, &got)?;
+    code_in_fragment(env, fragment)?;
+    let reply = redeem(env, tpp, &code, VERIFIER).await?;
+    check_token_response(env, tpp, &reply, inner.get("nonce"))
+}
+
+/// The code of a hybrid (FAPI 1 `code id_token`) response comes in the fragment, never the query
+/// (`RejectAuthCodeInUrlQuery`).
+fn code_in_fragment(env: &Env, fragment: bool) -> Check {
     if env.variant.plan == Plan::Fapi1Advanced && !env.variant.jarm() {
         ensure(fragment, "RejectAuthCodeInUrlQuery", || {
             "the code of a hybrid response came in the query".to_owned()
         })?;
     }
-    let reply = redeem(env, tpp, &code, VERIFIER).await?;
-    check_token_response(env, tpp, &reply, inner.get("nonce"))
+    Ok(())
 }
 
 /// Fails unless the PAR endpoint accepted the request: for modules whose suite class does not
 /// allow a refusal there.
-fn landed(sent: Sent) -> Result<Landing, Failure> {
+pub(super) fn landed(sent: Sent) -> Result<Landing, Failure> {
     match sent {
         Sent::Landed(l) => Ok(l),
         Sent::ParRefused(reply) => Err(fail(
@@ -319,21 +309,35 @@ pub(super) async fn with_64_char_nonce(env: &Env) -> ModuleResult {
     if let Landing::Callback {
         params, fragment, ..
     } = &landing
-        && let Some(error) = params.get("error").and_then(Value::as_str)
+        && params.contains_key("error")
     {
-        // Refusing so long a nonce is allowed; another error than invalid_request is a warning.
-        error_response(env, r.inner.get("state"), params, *fragment, false)?;
-        return Ok(if error == "invalid_request" {
-            Outcome::Passed
-        } else {
-            Outcome::Warning(format!(
-                "EnsureInvalidRequestError: a 64-character nonce refused with {error}"
-            ))
-        });
+        return long_nonce_refused(env, r.inner.get("state"), params, *fragment);
     }
     // Accepted: the nonce must come back whole in the id tokens.
     complete(env, &env.tpp1, &r.inner, landing).await?;
     Ok(Outcome::Passed)
+}
+
+/// A 64-character nonce refused at the client: a proper error response, where `invalid_request`
+/// passes and another error is a warning (refusing so long a nonce is allowed).
+fn long_nonce_refused(
+    env: &Env,
+    state: Option<&Value>,
+    params: &Map<String, Value>,
+    fragment: bool,
+) -> ModuleResult {
+    error_response(env, state, params, fragment, false)?;
+    let error = params
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok(if error == "invalid_request" {
+        Outcome::Passed
+    } else {
+        Outcome::Warning(format!(
+            "EnsureInvalidRequestError: a 64-character nonce refused with {error}"
+        ))
+    })
 }
 
 pub(super) async fn response_mode_query(env: &Env) -> ModuleResult {
@@ -349,12 +353,20 @@ pub(super) async fn response_mode_query(env: &Env) -> ModuleResult {
         }
         Sent::Landed(l) => l,
     };
+    response_mode_query_verdict(r.inner.get("state"), &landing)
+}
+
+/// Where a request with `response_mode=query` landed: an error page; an `invalid_request` error
+/// (in the query or the fragment) with the `state`; or a successful response in the fragment,
+/// never a code in the query.
+fn response_mode_query_verdict(state: Option<&Value>, landing: &Landing) -> ModuleResult {
     let Landing::Callback {
         params, fragment, ..
     } = landing
     else {
         return Ok(Outcome::Passed);
     };
+    let fragment = *fragment;
     ensure(
         fragment || !params.contains_key("code"),
         "RejectAuthCodeInUrlQuery",
@@ -363,7 +375,7 @@ pub(super) async fn response_mode_query(env: &Env) -> ModuleResult {
     if let Some(error) = params.get("error").and_then(Value::as_str) {
         // The server chose where to send the error: query and fragment are both allowed here.
         ensure(
-            params.get("state") == r.inner.get("state"),
+            params.get("state") == state,
             "CheckStateInAuthorizationResponse",
             || format!("state {:?}", params.get("state")),
         )?;
@@ -414,45 +426,54 @@ pub(super) async fn state_only_outside(env: &Env) -> ModuleResult {
     let mut r = Request::new(env, &env.tpp1);
     r.inner.remove("state");
     let landing = landed(send_request(env, &env.tpp1, &r, true).await?)?;
-    match landing {
-        Landing::ErrorPage { .. } => Ok(Outcome::Passed),
-        Landing::Callback { ref params, .. } if params.contains_key("error") => {
-            let error = params
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            // A state in the error response can only be the one sent outside.
-            if params.contains_key("state") {
-                ensure(
-                    params.get("state") == r.outer.get("state"),
-                    "CheckStateInAuthorizationResponse",
-                    || format!("state {:?}", params.get("state")),
-                )?;
-            }
-            ensure(
-                [
-                    "invalid_request",
-                    "invalid_request_object",
-                    "invalid_request_uri",
-                    "access_denied",
-                ]
-                .contains(&error),
-                "EnsureInvalidRequestInvalidRequestObjectInvalidRequestUriOrAccessDeniedError",
-                || format!("error {error}"),
-            )?;
-            Ok(Outcome::Passed)
-        }
-        Landing::Callback { ref params, .. } => {
-            ensure(
-                !params.contains_key("state"),
-                "VerifyNoStateInAuthorizationResponse",
-                || "the state sent only outside the request object came back".to_owned(),
-            )?;
-            // check_callback also refuses an s_hash without a state in the request.
-            complete(env, &env.tpp1, &r.inner, landing).await?;
-            Ok(Outcome::Passed)
-        }
+    match state_only_outside_verdict(r.outer.get("state"), &landing)? {
+        // check_callback also refuses an s_hash without a state in the request.
+        None => complete(env, &env.tpp1, &r.inner, landing)
+            .await
+            .map(|_| Outcome::Passed),
+        Some(outcome) => Ok(outcome),
     }
+}
+
+/// Where a request whose state was only outside the request object landed: an error page or an
+/// error (with no state but the outer one) ends the module; a successful response must carry no
+/// state, and is then to be completed (`None`).
+fn state_only_outside_verdict(
+    outer_state: Option<&Value>,
+    landing: &Landing,
+) -> Result<Option<Outcome>, Failure> {
+    let Landing::Callback { params, .. } = landing else {
+        return Ok(Some(Outcome::Passed));
+    };
+    let Some(error) = params.get("error") else {
+        ensure(
+            !params.contains_key("state"),
+            "VerifyNoStateInAuthorizationResponse",
+            || "the state sent only outside the request object came back".to_owned(),
+        )?;
+        return Ok(None);
+    };
+    let error = error.as_str().unwrap_or_default();
+    // A state in the error response can only be the one sent outside.
+    if params.contains_key("state") {
+        ensure(
+            params.get("state") == outer_state,
+            "CheckStateInAuthorizationResponse",
+            || format!("state {:?}", params.get("state")),
+        )?;
+    }
+    ensure(
+        [
+            "invalid_request",
+            "invalid_request_object",
+            "invalid_request_uri",
+            "access_denied",
+        ]
+        .contains(&error),
+        "EnsureInvalidRequestInvalidRequestObjectInvalidRequestUriOrAccessDeniedError",
+        || format!("error {error}"),
+    )?;
+    Ok(Some(Outcome::Passed))
 }
 
 pub(super) async fn redirect_uri_in_authorization_request(env: &Env) -> ModuleResult {
@@ -666,9 +687,7 @@ pub(super) async fn client_assertion_in_token_endpoint(env: &Env) -> ModuleResul
 
 pub(super) async fn client_assertion_wrong_sub(env: &Env) -> ModuleResult {
     let code = code_for(env, &env.tpp1).await?;
-    let assertion = env.assertion(&env.tpp1, json!(env.issuer), |c| {
-        c.insert("sub".to_owned(), json!("wrong-sub-value"));
-    });
+    let assertion = env.assertion(&env.tpp1, json!(env.issuer), super::checks::wrong_sub);
     let reply = env
         .token_authenticated(
             &env.tpp1,
@@ -782,17 +801,8 @@ pub(super) async fn happy_path_resource_checks(env: &Env, first: &Value, second:
     ];
     resource_ok(&call_resource(env, &env.tpp1.mtls, &token1, &type1, &headers, false).await?)?;
 
-    let in_query = call_resource(env, &env.tpp1.mtls, &token1, &type1, &headers, true).await?;
-    ensure(
-        [400, 401, 414].contains(&in_query.status),
-        "DisallowAccessTokenInQuery",
-        || {
-            format!(
-                "a token in the query got {}: {}",
-                in_query.status,
-                snippet(&in_query.body)
-            )
-        },
+    token_in_query_refused(
+        &call_resource(env, &env.tpp1.mtls, &token1, &type1, &headers, true).await?,
     )?;
 
     headers.retain(|(n, _)| *n != "x-fapi-customer-ip-address");
@@ -812,15 +822,35 @@ pub(super) async fn happy_path_resource_checks(env: &Env, first: &Value, second:
     resource_ok(
         &call_resource(env, &env.tpp2.mtls, &token2, &type2, &second_headers, false).await?,
     )?;
-    let crossed =
-        call_resource(env, &env.tpp1.mtls, &token2, &type2, &second_headers, false).await?;
+    crossed_token_refused(
+        &call_resource(env, &env.tpp1.mtls, &token2, &type2, &second_headers, false).await?,
+    )
+}
+
+/// The resource's answer to an access token sent only in the query: 400, 401 or 414.
+fn token_in_query_refused(reply: &Reply) -> Check {
     ensure(
-        (400..500).contains(&crossed.status),
+        [400, 401, 414].contains(&reply.status),
+        "DisallowAccessTokenInQuery",
+        || {
+            format!(
+                "a token in the query got {}: {}",
+                reply.status,
+                snippet(&reply.body)
+            )
+        },
+    )
+}
+
+/// The resource's answer to client 2's token presented over client 1's certificate: 4xx.
+fn crossed_token_refused(reply: &Reply) -> Check {
+    ensure(
+        (400..500).contains(&reply.status),
         "EnsureHttpStatusCodeIs4xx",
         || {
             format!(
                 "client 2's token over client 1's certificate got {}",
-                crossed.status
+                reply.status
             )
         },
     )
@@ -927,7 +957,19 @@ fn parse_http_date(s: &str) -> Option<i64> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-    use super::{http_date, invalidate_signature, parse_http_date};
+    use serde_json::{Value, json};
+
+    use super::{
+        Outcome, Request, Sent, access_token, client_refused, code_in_fragment,
+        crossed_token_refused, expect_refused, http_date, invalidate_signature, landed,
+        long_nonce_refused, par_error, parse_http_date, resource_ok, response_mode_query_verdict,
+        state_only_outside_verdict, token_in_query_refused, unusable_request_object,
+    };
+    use crate::env::now;
+    use crate::modules::testkit::{
+        FAPI1, FAPI1_JARM, JSON, callback, condition, error_page, fixture, map, oauth_error, reply,
+        reply_text, token_issued,
+    };
 
     #[test]
     fn http_dates_round_trip() {
@@ -984,5 +1026,389 @@ mod tests {
         assert!(bad.starts_with("aGVhZGVy.cGF5bG9hZA."));
         assert_eq!(bad, "aGVhZGVy.cGF5bG9hZA.WltY");
         assert_eq!(invalidate_signature(&bad).unwrap(), jws);
+    }
+
+    #[test]
+    fn par_errors_need_400_and_a_listed_error() {
+        let errors = ["invalid_request", "invalid_request_object"];
+        for error in errors {
+            assert!(matches!(
+                par_error(&oauth_error(400, error), &errors, "C"),
+                Ok(Outcome::Passed)
+            ));
+        }
+        for bad in [
+            oauth_error(401, "invalid_request"),
+            oauth_error(400, "invalid_client"),
+            oauth_error(500, "server_error"),
+            reply_text(
+                400,
+                &[("content-type", "text/html")],
+                "<h1>Bad request</h1>",
+            ),
+        ] {
+            assert_eq!(condition(par_error(&bad, &errors, "C")), "C");
+        }
+    }
+
+    /// Client 1's request with the state `s1` inside and outside.
+    fn request() -> Request {
+        let params = map(json!({"state": "s1", "nonce": "n1", "response_type": "code id_token"}));
+        Request {
+            outer: params.clone(),
+            inner: params,
+            jwt: None,
+            expose: &[],
+        }
+    }
+
+    #[test]
+    fn unusable_request_objects_end_in_a_proper_refusal() {
+        let f = fixture(FAPI1);
+        let r = request();
+        let refusal = unusable_request_object(&f.env, false);
+        let judged = |sent: Sent| expect_refused(&f.env, &r, sent, &refusal);
+        let refused = json!({"error": "invalid_request_object", "state": "s1"});
+        assert!(matches!(
+            judged(Sent::Landed(callback(refused.clone(), true))),
+            Ok(Outcome::Passed)
+        ));
+        assert!(matches!(
+            judged(Sent::Landed(error_page())),
+            Ok(Outcome::Passed)
+        ));
+        assert!(matches!(
+            judged(Sent::ParRefused(oauth_error(400, "invalid_request_object"))),
+            Ok(Outcome::Passed)
+        ));
+        assert_eq!(
+            condition(judged(Sent::ParRefused(oauth_error(
+                400,
+                "invalid_request"
+            )))),
+            "EnsurePARInvalidRequestObjectError"
+        );
+        // A server that skipped the check: the request went through.
+        assert_eq!(
+            condition(judged(Sent::Landed(callback(
+                json!({"code": "c", "id_token": "x", "state": "s1"}),
+                true
+            )))),
+            "EnsureErrorFromAuthorizationEndpointResponse"
+        );
+        assert_eq!(
+            condition(judged(Sent::Landed(callback(
+                json!({"error": "invalid_request_object"}),
+                true
+            )))),
+            "CheckStateInAuthorizationResponse"
+        );
+        assert_eq!(
+            condition(judged(Sent::Landed(callback(refused, false)))),
+            "RejectErrorInUrlQuery"
+        );
+        assert_eq!(
+            condition(judged(Sent::Landed(callback(
+                json!({"error": "invalid_request", "state": "s1"}),
+                true
+            )))),
+            "EnsureInvalidRequestObjectError"
+        );
+    }
+
+    #[test]
+    fn a_jarm_variant_wants_its_errors_as_jarm() {
+        let f = fixture(FAPI1_JARM);
+        let r = request();
+        // Pushed: the request_uri is what the authorization endpoint refuses.
+        let refusal = unusable_request_object(&f.env, false);
+        let judged =
+            |got: Value| expect_refused(&f.env, &r, Sent::Landed(callback(got, false)), &refusal);
+        assert!(matches!(
+            judged(json!({"error": "invalid_request_uri", "state": "s1", "jarm_aud": "c1"})),
+            Ok(Outcome::Passed)
+        ));
+        assert_eq!(
+            condition(judged(
+                json!({"error": "invalid_request_uri", "state": "s1"})
+            )),
+            "ExtractJARMFromURLQuery"
+        );
+        let plain_allowed = unusable_request_object(&f.env, true);
+        assert!(
+            expect_refused(
+                &f.env,
+                &r,
+                Sent::Landed(callback(
+                    json!({"error": "invalid_request_uri", "state": "s1"}),
+                    false
+                )),
+                &plain_allowed
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn hybrid_codes_come_in_the_fragment() {
+        let f = fixture(FAPI1);
+        assert!(code_in_fragment(&f.env, true).is_ok());
+        assert_eq!(
+            condition(code_in_fragment(&f.env, false)),
+            "RejectAuthCodeInUrlQuery"
+        );
+        let jarm = fixture(FAPI1_JARM);
+        assert!(code_in_fragment(&jarm.env, false).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_at_par_fails_modules_that_need_the_request_pushed() {
+        assert!(landed(Sent::Landed(error_page())).is_ok());
+        assert_eq!(
+            condition(landed(Sent::ParRefused(oauth_error(
+                400,
+                "invalid_request"
+            )))),
+            "CheckPAREndpointResponse201WithNoError"
+        );
+    }
+
+    #[test]
+    fn a_64_character_nonce_may_be_refused_with_invalid_request() {
+        let f = fixture(FAPI1);
+        let state = json!("s1");
+        let judged =
+            |got: Value, fragment| long_nonce_refused(&f.env, Some(&state), &map(got), fragment);
+        assert!(matches!(
+            judged(json!({"error": "invalid_request", "state": "s1"}), true),
+            Ok(Outcome::Passed)
+        ));
+        assert!(matches!(
+            judged(json!({"error": "server_error", "state": "s1"}), true),
+            Ok(Outcome::Warning(w)) if w.starts_with("EnsureInvalidRequestError")
+        ));
+        assert_eq!(
+            condition(judged(
+                json!({"error": "invalid_request", "state": "s2"}),
+                true
+            )),
+            "CheckStateInAuthorizationResponse"
+        );
+        assert_eq!(
+            condition(judged(
+                json!({"error": "invalid_request", "state": "s1"}),
+                false
+            )),
+            "RejectErrorInUrlQuery"
+        );
+    }
+
+    #[test]
+    fn response_mode_query_never_puts_a_code_in_the_query() {
+        let state = json!("s1");
+        let judged = |landing| response_mode_query_verdict(Some(&state), &landing);
+        assert!(matches!(judged(error_page()), Ok(Outcome::Passed)));
+        assert!(matches!(
+            judged(callback(
+                json!({"code": "c", "id_token": "x", "state": "s1"}),
+                true
+            )),
+            Ok(Outcome::Passed)
+        ));
+        assert!(matches!(
+            judged(callback(
+                json!({"error": "invalid_request", "state": "s1"}),
+                false
+            )),
+            Ok(Outcome::Passed)
+        ));
+        // A server that honoured response_mode=query for a hybrid response.
+        assert_eq!(
+            condition(judged(callback(
+                json!({"code": "c", "id_token": "x", "state": "s1"}),
+                false
+            ))),
+            "RejectAuthCodeInUrlQuery"
+        );
+        assert_eq!(
+            condition(judged(callback(
+                json!({"error": "access_denied", "state": "s1"}),
+                true
+            ))),
+            "EnsureInvalidRequestError"
+        );
+        assert_eq!(
+            condition(judged(callback(json!({"error": "invalid_request"}), true))),
+            "CheckStateInAuthorizationResponse"
+        );
+        assert_eq!(
+            condition(judged(callback(
+                json!({"id_token": "x", "state": "s1"}),
+                false
+            ))),
+            "CheckAuthorizationResponseWhenResponseModeQuery"
+        );
+    }
+
+    #[test]
+    fn a_state_only_outside_the_request_object_is_not_used() {
+        let outer = json!("outer");
+        let judged = |landing| state_only_outside_verdict(Some(&outer), &landing);
+        assert!(matches!(judged(error_page()), Ok(Some(Outcome::Passed))));
+        assert!(matches!(
+            judged(callback(
+                json!({"error": "invalid_request", "state": "outer"}),
+                true
+            )),
+            Ok(Some(Outcome::Passed))
+        ));
+        assert!(matches!(
+            judged(callback(json!({"error": "access_denied"}), true)),
+            Ok(Some(Outcome::Passed))
+        ));
+        // Accepted without a state: the module completes the flow.
+        assert!(matches!(
+            judged(callback(json!({"code": "c", "id_token": "x"}), true)),
+            Ok(None)
+        ));
+        // A server that used the state from outside the request object.
+        assert_eq!(
+            condition(judged(callback(
+                json!({"code": "c", "state": "outer"}),
+                true
+            ))),
+            "VerifyNoStateInAuthorizationResponse"
+        );
+        assert_eq!(
+            condition(judged(callback(
+                json!({"error": "invalid_request", "state": "other"}),
+                true
+            ))),
+            "CheckStateInAuthorizationResponse"
+        );
+        assert_eq!(
+            condition(judged(callback(json!({"error": "server_error"}), true))),
+            "EnsureInvalidRequestInvalidRequestObjectInvalidRequestUriOrAccessDeniedError"
+        );
+    }
+
+    #[test]
+    fn token_endpoint_refusals_of_client_authentication() {
+        let c = "CheckErrorFromTokenEndpointResponseErrorInvalidClientOrInvalidRequest";
+        for (status, error) in [
+            (400, "invalid_client"),
+            (401, "invalid_client"),
+            (400, "invalid_request"),
+        ] {
+            assert!(client_refused(&oauth_error(status, error), c).is_ok());
+        }
+        let html = reply_text(
+            400,
+            &[("content-type", "text/html")],
+            "<h1>invalid_client</h1>",
+        );
+        assert_eq!(
+            condition(client_refused(&html, c)),
+            "CheckTokenEndpointReturnedJsonContentType"
+        );
+        for bad in [token_issued(), oauth_error(401, "invalid_request")] {
+            assert_eq!(
+                condition(client_refused(&bad, c)),
+                "CheckTokenEndpointHttpStatusIs400Allowing401ForInvalidClientError"
+            );
+        }
+        assert_eq!(
+            condition(client_refused(&oauth_error(400, "invalid_grant"), c)),
+            c
+        );
+    }
+
+    #[test]
+    fn resource_responses_are_200_json_and_dated() {
+        let now = http_date(now());
+        let stale = http_date(super::now() - 600);
+        assert!(resource_ok(&reply(200, &[JSON, ("date", &now)], json!({"sub": "u1"}))).is_ok());
+        assert!(
+            resource_ok(&reply(
+                201,
+                &[
+                    ("content-type", "application/json; charset=utf-8"),
+                    ("date", &now)
+                ],
+                json!({})
+            ))
+            .is_ok()
+        );
+        let bad = [
+            (
+                reply(
+                    401,
+                    &[JSON, ("date", &now)],
+                    json!({"error": "invalid_token"}),
+                ),
+                "EnsureHttpStatusCodeIs200or201",
+            ),
+            (
+                reply(200, &[JSON], json!({"sub": "u1"})),
+                "CheckForDateHeaderInResourceResponse",
+            ),
+            (
+                reply(200, &[JSON, ("date", &stale)], json!({"sub": "u1"})),
+                "CheckForDateHeaderInResourceResponse",
+            ),
+            (
+                reply_text(
+                    200,
+                    &[("content-type", "text/html"), ("date", &now)],
+                    "<p>u1</p>",
+                ),
+                "EnsureResourceResponseReturnedJsonContentType",
+            ),
+        ];
+        for (recorded, expected) in bad {
+            assert_eq!(condition(resource_ok(&recorded)), expected);
+        }
+    }
+
+    #[test]
+    fn access_tokens_in_the_query_or_over_another_certificate_are_refused() {
+        for status in [400, 401, 414] {
+            assert!(token_in_query_refused(&oauth_error(status, "invalid_request")).is_ok());
+        }
+        let claims = reply(200, &[JSON], json!({"sub": "u1"}));
+        assert_eq!(
+            condition(token_in_query_refused(&claims)),
+            "DisallowAccessTokenInQuery"
+        );
+        assert_eq!(
+            condition(token_in_query_refused(&oauth_error(
+                403,
+                "insufficient_scope"
+            ))),
+            "DisallowAccessTokenInQuery"
+        );
+        assert!(crossed_token_refused(&oauth_error(401, "invalid_token")).is_ok());
+        assert_eq!(
+            condition(crossed_token_refused(&claims)),
+            "EnsureHttpStatusCodeIs4xx"
+        );
+    }
+
+    #[test]
+    fn token_responses_carry_an_access_token() {
+        assert_eq!(
+            access_token(&json!({"access_token": "at"})).unwrap(),
+            ("at".to_owned(), "Bearer".to_owned())
+        );
+        assert_eq!(
+            access_token(&json!({"access_token": "at", "token_type": "DPoP"}))
+                .unwrap()
+                .1,
+            "DPoP"
+        );
+        assert_eq!(
+            condition(access_token(&json!({"token_type": "Bearer"}))),
+            "ExtractAccessTokenFromTokenResponse"
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::Outcome;
 use super::flows::{check_callback, check_token_response, redeem};
+use super::par::request_uri_of;
 use crate::env::{
     Check, Env, Failure, Landing, Reply, Tpp, VERIFIER, ensure, fail, form_log, now, snippet,
     transport,
@@ -74,24 +75,6 @@ pub(super) async fn post_par(
     env.send(req, Some(form_log(form))).await.map_err(transport)
 }
 
-/// The `request_uri` of a successful PAR response (201, JSON, a `request_uri`).
-pub(super) fn request_uri(reply: &Reply) -> Result<String, Failure> {
-    ensure(
-        reply.status == 201,
-        "CheckPAREndpointResponse201WithNoError",
-        || format!("PAR answered {}: {}", reply.status, snippet(&reply.body)),
-    )?;
-    reply.json()["request_uri"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            fail(
-                "CheckForRequestUriValue",
-                "no request_uri in the PAR response",
-            )
-        })
-}
-
 /// The authorization URL for a pushed request: `client_id`, `request_uri` and `extra`.
 pub(super) fn pushed_url(
     env: &Env,
@@ -151,7 +134,7 @@ async fn complete_pushed(
     sent: &Map<String, Value>,
     reply: &Reply,
 ) -> Result<Value, Failure> {
-    let url = pushed_url(env, tpp, &request_uri(reply)?, &[])?;
+    let url = pushed_url(env, tpp, &request_uri_of(reply)?, &[])?;
     let code = code_from(env, tpp, sent, &url).await?;
     finish(env, tpp, sent, &code).await
 }
@@ -274,7 +257,7 @@ pub(super) async fn different_state_outside(env: &Env) -> ModuleResult {
     let p = env.auth_params(tpp);
     let reply = env.push(tpp, &p, None, None).await.map_err(transport)?;
     let outer = random_alnum(10);
-    let url = pushed_url(env, tpp, &request_uri(&reply)?, &[("state", &outer)])?;
+    let url = pushed_url(env, tpp, &request_uri_of(&reply)?, &[("state", &outer)])?;
     // Three ways are right: an error page, invalid_request with the pushed state, or success
     // with the pushed state.
     match env.browse(&url, true).await? {
@@ -312,7 +295,7 @@ pub(super) async fn tolerate_unregistered_redirect(env: &Env) -> ModuleResult {
         )?;
         return Ok(Outcome::Passed);
     }
-    let url = pushed_url(env, tpp, &request_uri(&reply)?, &[])?;
+    let url = pushed_url(env, tpp, &request_uri_of(&reply)?, &[])?;
     match env.browse(&url, true).await? {
         // An error page saying the redirect URI is not valid.
         Landing::ErrorPage { .. } => Ok(Outcome::Passed),
@@ -371,7 +354,7 @@ pub(super) async fn response_type_token(env: &Env) -> ModuleResult {
             },
         );
     }
-    let url = pushed_url(env, tpp, &request_uri(&reply)?, &[])?;
+    let url = pushed_url(env, tpp, &request_uri_of(&reply)?, &[])?;
     match env.browse(&url, true).await? {
         Landing::ErrorPage { .. } => Ok(Outcome::Passed),
         Landing::Callback { params, .. } => {
@@ -554,7 +537,7 @@ pub(super) async fn unsigned_request_at_par(env: &Env) -> ModuleResult {
         )?;
         return Ok(Outcome::Passed);
     }
-    let url = pushed_url(env, tpp, &request_uri(&reply)?, &[])?;
+    let url = pushed_url(env, tpp, &request_uri_of(&reply)?, &[])?;
     match env.browse(&url, true).await? {
         Landing::ErrorPage { .. } => Ok(Outcome::Passed),
         Landing::Callback { params, .. } => {
@@ -655,6 +638,16 @@ pub(super) async fn claims_parameter_identity_claims(env: &Env) -> ModuleResult 
         .send(request, None)
         .await
         .map_err(crate::env::transport)?;
+    identity_claims_verdict(&reply, &id_claims, &supported)
+}
+
+/// UserInfo's answer for the id token of `id_claims`: 200 JSON with the id token's `sub`; a
+/// `requested` claim found in neither is a warning.
+fn identity_claims_verdict(
+    reply: &Reply,
+    id_claims: &Map<String, Value>,
+    requested: &[&str],
+) -> ModuleResult {
     ensure(reply.status == 200, "EnsureHttpStatusCodeIs200", || {
         format!("userinfo answered {}: {}", reply.status, reply.body)
     })?;
@@ -667,16 +660,19 @@ pub(super) async fn claims_parameter_identity_claims(env: &Env) -> ModuleResult 
     )?;
     let userinfo = reply.json();
     ensure(
-        userinfo["sub"] == id_claims["sub"],
+        id_claims
+            .get("sub")
+            .is_some_and(|sub| *sub == userinfo["sub"]),
         "VerifyUserInfoAndIdTokenInTokenEndpointSameSub",
         || {
             format!(
-                "userinfo sub {} but id token sub {}",
-                userinfo["sub"], id_claims["sub"]
+                "userinfo sub {} but id token sub {:?}",
+                userinfo["sub"],
+                id_claims.get("sub")
             )
         },
     )?;
-    let missing: Vec<&str> = supported
+    let missing: Vec<&str> = requested
         .iter()
         .copied()
         .filter(|c| id_claims.get(*c).is_none() && userinfo.get(*c).is_none())
@@ -698,25 +694,16 @@ mod tests {
         reason = "tests fail by panicking"
     )]
 
-    use serde_json::{Map, Value, json};
+    use serde_json::{Value, json};
 
     use super::{
-        check_endpoint_error, check_error_callback, check_no_nonce, random_alnum, request_uri,
+        Outcome, check_endpoint_error, check_error_callback, check_no_nonce,
+        identity_claims_verdict, random_alnum,
     };
     use crate::env::Reply;
-
-    fn reply(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: reqwest::header::HeaderMap::new(),
-            location: None,
-            body: body.to_string(),
-        }
-    }
-
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
+    use crate::modules::testkit::{
+        JSON, bare as reply, condition, map, reply as recorded, reply_text,
+    };
 
     #[test]
     fn an_id_token_for_a_request_without_nonce_has_none() {
@@ -775,28 +762,6 @@ mod tests {
     }
 
     #[test]
-    fn par_responses_need_201_and_a_request_uri() {
-        let good = reply(
-            201,
-            json!({"request_uri": "urn:ietf:params:oauth:request_uri:abc", "expires_in": 90}),
-        );
-        assert_eq!(
-            request_uri(&good).unwrap(),
-            "urn:ietf:params:oauth:request_uri:abc"
-        );
-        let refused = reply(400, json!({"error": "invalid_request"}));
-        assert_eq!(
-            request_uri(&refused).unwrap_err().condition,
-            "CheckPAREndpointResponse201WithNoError"
-        );
-        let empty = reply(201, json!({"expires_in": 90}));
-        assert_eq!(
-            request_uri(&empty).unwrap_err().condition,
-            "CheckForRequestUriValue"
-        );
-    }
-
-    #[test]
     fn random_values_have_the_length_asked_for() {
         for n in [10, 32, 64, 100] {
             let s = random_alnum(n);
@@ -804,5 +769,49 @@ mod tests {
             assert!(s.chars().all(|c| c.is_ascii_alphanumeric()));
         }
         assert_ne!(random_alnum(64), random_alnum(64));
+    }
+
+    #[test]
+    fn userinfo_answers_for_the_id_tokens_subject() {
+        let id_claims = map(json!({"sub": "u1", "name": "Ada Lovelace"}));
+        let requested = ["name", "email"];
+        let judged = |r: &Reply| identity_claims_verdict(r, &id_claims, &requested);
+        let both = recorded(
+            200,
+            &[JSON],
+            json!({"sub": "u1", "email": "ada@example.com"}),
+        );
+        assert!(matches!(judged(&both), Ok(Outcome::Passed)));
+        let no_email = recorded(200, &[JSON], json!({"sub": "u1"}));
+        assert!(matches!(
+            judged(&no_email),
+            Ok(Outcome::Warning(w)) if w.contains("email") && !w.contains("name")
+        ));
+        assert_eq!(
+            condition(judged(&recorded(200, &[JSON], json!({"sub": "u2"})))),
+            "VerifyUserInfoAndIdTokenInTokenEndpointSameSub"
+        );
+        assert_eq!(
+            condition(judged(&recorded(
+                401,
+                &[JSON],
+                json!({"error": "invalid_token"})
+            ))),
+            "EnsureHttpStatusCodeIs200"
+        );
+        assert_eq!(
+            condition(judged(&reply_text(
+                200,
+                &[("content-type", "application/jwt")],
+                "e30.e30."
+            ))),
+            "EnsureContentTypeJson"
+        );
+        // An id token without sub matches no userinfo answer.
+        let no_sub = map(json!({"name": "Ada Lovelace"}));
+        assert_eq!(
+            condition(identity_claims_verdict(&no_email, &no_sub, &requested)),
+            "VerifyUserInfoAndIdTokenInTokenEndpointSameSub"
+        );
     }
 }

@@ -3,9 +3,10 @@
 use serde_json::{Map, Value, json};
 
 use super::Outcome;
+use super::par::request_uri_of;
 use crate::env::{
-    CHALLENGE, Env, Failure, Landing, Reply, Tpp, VERIFIER, ensure, fail, half_hash, now, snippet,
-    transport,
+    CHALLENGE, Check, Env, Failure, Landing, Reply, Tpp, VERIFIER, ensure, fail, half_hash, now,
+    snippet, transport,
 };
 use crate::plan::{ClientAuth, Plan};
 
@@ -326,28 +327,32 @@ async fn expect_refusal(
     errors: &[&str],
     condition: &'static str,
 ) -> ModuleResult {
-    match env.browse(url, true).await? {
+    let _ = tpp;
+    refusal_verdict(&env.browse(url, true).await?, errors, condition)
+}
+
+/// Where a refused request landed: an error page or one of `errors` passes, another error is a
+/// warning, and a response without an error (the server accepted the request) fails `condition`.
+fn refusal_verdict(landing: &Landing, errors: &[&str], condition: &'static str) -> ModuleResult {
+    match landing {
         Landing::ErrorPage { .. } => Ok(Outcome::Passed),
         Landing::Callback { params, .. } => match params.get("error").and_then(Value::as_str) {
             Some(e) if errors.contains(&e) => Ok(Outcome::Passed),
             Some(e) => Ok(Outcome::Warning(format!(
                 "{condition}: refused with {e}, expected one of {errors:?}"
             ))),
-            None => {
-                let _ = tpp;
-                Err(fail(
-                    condition,
-                    format!("the server accepted the request: {params:?}"),
-                ))
-            }
+            None => Err(fail(
+                condition,
+                format!("the server accepted the request: {params:?}"),
+            )),
         },
     }
 }
 
-pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
-    let url = env.authorization_url(&env.tpp1, &p).await?;
-    match env.browse(&url, false).await? {
+/// The customer's refusal at the login or consent page: `access_denied` back at the client with
+/// the request's `state`.
+fn access_denied(landing: &Landing, state: Option<&Value>) -> ModuleResult {
+    match landing {
         Landing::Callback { params, .. } => {
             ensure(
                 params.get("error") == Some(&json!("access_denied")),
@@ -355,7 +360,7 @@ pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
                 || format!("{params:?}"),
             )?;
             ensure(
-                params.get("state") == p.get("state"),
+                params.get("state") == state,
                 "CheckStateInAuthorizationResponse",
                 || "state not echoed".to_owned(),
             )?;
@@ -366,6 +371,12 @@ pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
             format!("error page {status} instead of access_denied"),
         )),
     }
+}
+
+pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
+    let p = env.auth_params(&env.tpp1);
+    let url = env.authorization_url(&env.tpp1, &p).await?;
+    access_denied(&env.browse(&url, false).await?, p.get("state"))
 }
 
 pub(super) async fn unregistered_redirect(env: &Env) -> ModuleResult {
@@ -535,10 +546,7 @@ async fn refused(
         ensure(r.status == 201, condition, || {
             format!("PAR answered {}: {}", r.status, snippet(&r.body))
         })?;
-        let request_uri = r.json()["request_uri"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let request_uri = request_uri_of(&r)?;
         let endpoint = env.discovery["authorization_endpoint"]
             .as_str()
             .unwrap_or_default();
@@ -718,13 +726,7 @@ pub(super) async fn request_object_multiple_aud(env: &Env) -> ModuleResult {
             .push(&env.tpp1, &p, Some(jwt), None)
             .await
             .map_err(transport)?;
-        ensure(r.status == 201, "CallPAREndpoint", || {
-            format!("PAR answered {}: {}", r.status, snippet(&r.body))
-        })?;
-        let request_uri = r.json()["request_uri"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let request_uri = request_uri_of(&r)?;
         let mut url = url::Url::parse(
             env.discovery["authorization_endpoint"]
                 .as_str()
@@ -819,6 +821,12 @@ pub(super) async fn pkce_verifier_required(env: &Env) -> ModuleResult {
             true,
         )
         .await?;
+    verifier_missing_refused(&reply)
+}
+
+/// The token endpoint's refusal of a code redeemed without its PKCE verifier: 400 with
+/// `invalid_grant` or `invalid_request`.
+fn verifier_missing_refused(reply: &Reply) -> ModuleResult {
     ensure(
         reply.status == 400,
         "CheckTokenEndpointHttpStatus400",
@@ -883,12 +891,7 @@ pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
     check_token_response(env, &env.tpp1, &first, None)?;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let second = redeem(env, &env.tpp1, &code, VERIFIER).await?;
-    expect_error(
-        &second,
-        &[400],
-        "invalid_grant",
-        "CheckTokenEndpointReturnedInvalidGrant",
-    )?;
+    reused_code_refused(&second)?;
     // The reuse revoked what the first redemption issued (RFC 6749 section 4.1.2): the access
     // token no longer works at userinfo.
     let url = env.endpoint("userinfo_endpoint");
@@ -915,6 +918,22 @@ pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
             .header("Authorization", format!("Bearer {token}"))
     };
     let reply = env.send(request, None).await.map_err(transport)?;
+    tokens_revoked_after_reuse(&reply)?;
+    Ok(Outcome::Passed)
+}
+
+/// The token endpoint's answer to a code redeemed a second time: 400 `invalid_grant`.
+fn reused_code_refused(reply: &Reply) -> ModuleResult {
+    expect_error(
+        reply,
+        &[400],
+        "invalid_grant",
+        "CheckTokenEndpointReturnedInvalidGrant",
+    )
+}
+
+/// The resource's answer to the access token of a code that was then reused: 401, revoked.
+fn tokens_revoked_after_reuse(reply: &Reply) -> Check {
     ensure(
         reply.status == 401,
         "EnsureTokensRevokedAfterCodeReuse",
@@ -924,8 +943,7 @@ pub(super) async fn code_reuse(env: &Env) -> ModuleResult {
                 reply.status
             )
         },
-    )?;
-    Ok(Outcome::Passed)
+    )
 }
 
 pub(super) async fn holder_of_key_required(env: &Env) -> ModuleResult {
@@ -1125,15 +1143,20 @@ pub(super) async fn dpop_code_binding(env: &Env) -> ModuleResult {
         .post(&url)
         .form(&form)
         .header("DPoP", env.dpop_proof(&other, "POST", &url, None));
-    let reply = env.send(req, None).await.map_err(transport)?;
+    other_dpop_key_refused(&env.send(req, None).await.map_err(transport)?)?;
+    let reply = redeem(env, &env.tpp1, &code, VERIFIER).await?;
+    check_token_response(env, &env.tpp1, &reply, None)?;
+    Ok(Outcome::Passed)
+}
+
+/// The token endpoint's answer to a code bound to one DPoP key redeemed with a proof by another:
+/// 400.
+fn other_dpop_key_refused(reply: &Reply) -> Check {
     ensure(
         reply.status == 400,
         "EnsureTokenEndpointFailsWithMismatchedDpopJkt",
         || format!("another key got {}", reply.status),
-    )?;
-    let reply = redeem(env, &env.tpp1, &code, VERIFIER).await?;
-    check_token_response(env, &env.tpp1, &reply, None)?;
-    Ok(Outcome::Passed)
+    )
 }
 
 pub(super) async fn refresh_token(env: &Env) -> ModuleResult {
@@ -1195,82 +1218,19 @@ mod tests {
         reason = "tests fail by panicking"
     )]
 
-    use josekit::jwk::alg::rsa::RsaKeyPair;
-    use serde_json::{Map, Value, json};
+    use serde_json::{Value, json};
 
-    use super::{check_callback, check_token_response};
-    use crate::env::{Env, Failure, Reply, half_hash, now};
+    use super::{
+        access_denied, check_callback, check_token_response, other_dpop_key_refused,
+        refusal_verdict, reused_code_refused, tokens_revoked_after_reuse, verifier_missing_refused,
+    };
+    use crate::env::{Exchange, Reply, half_hash, now};
+    use crate::modules::Outcome;
+    use crate::modules::testkit::{
+        FAPI1, FAPI1_JARM, FAPI2, ISSUER, JSON, callback, condition, error_page, fixture,
+        fixture_with, map, oauth_error, reply as recorded, token_issued,
+    };
     use crate::plan::Variant;
-
-    const ISSUER: &str = "https://as.example";
-
-    struct Fixture {
-        env: Env,
-        server_key: josekit::jwk::Jwk,
-    }
-
-    fn fixture(plan: &str) -> Fixture {
-        fixture_with(plan, json!({"issuer": ISSUER}))
-    }
-
-    fn fixture_with(plan: &str, discovery: Value) -> Fixture {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        let pki =
-            consentry_server::tls::local_ca::ensure_local_pki(dir.path(), &[], now()).unwrap();
-        let subject = consentry_server::tls::local_ca::ClientSubject {
-            common_name: "c".to_owned(),
-            ..Default::default()
-        };
-        let (cert, key) =
-            consentry_server::tls::local_ca::issue_client_certificate(&pki, &subject, now())
-                .unwrap();
-        let mut client_key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
-        client_key.set_key_id("ck");
-        let client = json!({"client_id": "c1", "jwks": {"keys": [serde_json::to_value(client_key.as_ref()).unwrap()]}});
-        let mtls = json!({"cert": cert, "key": key});
-        let config = serde_json::from_value(json!({
-            "server": {"discoveryUrl": format!("{ISSUER}/.well-known/openid-configuration")},
-            "client": client, "client2": client, "mtls": mtls, "mtls2": mtls, "browser": [],
-        }))
-        .unwrap();
-        let mut server_key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();
-        server_key.set_key_id("sk");
-        server_key.set_algorithm("PS256");
-        let mut public = server_key.to_public_key().unwrap();
-        public.set_key_id("sk");
-        let jwks = json!({"keys": [serde_json::to_value(public.as_ref()).unwrap()]});
-        let env = Env::from_parts(config, Variant::parse(plan).unwrap(), discovery, jwks).unwrap();
-        Fixture { env, server_key }
-    }
-
-    impl Fixture {
-        fn sign(&self, claims: Value) -> String {
-            let mut header = josekit::jws::JwsHeader::new();
-            header.set_key_id("sk");
-            let payload =
-                josekit::jwt::JwtPayload::from_map(claims.as_object().cloned().unwrap()).unwrap();
-            josekit::jwt::encode_with_signer(
-                &payload,
-                &header,
-                &josekit::jws::PS256
-                    .signer_from_jwk(&self.server_key)
-                    .unwrap(),
-            )
-            .unwrap()
-        }
-    }
-
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    fn condition(r: Result<impl std::fmt::Debug, Failure>) -> &'static str {
-        r.expect_err("the condition must fail").condition
-    }
-
-    const FAPI2: &str = "fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=mtls][openid=openid_connect][fapi_profile=plain_fapi]";
-    const FAPI1: &str = "fapi1-advanced-final[client_auth_type=private_key_jwt][fapi_response_mode=plain_response][fapi_auth_request_method=by_value][fapi_profile=plain_fapi]";
 
     #[test]
     fn fapi2_callbacks_need_the_state_and_iss() {
@@ -1488,6 +1448,245 @@ mod tests {
         assert_eq!(
             condition(super::expect_error(&accepted, &[400], "invalid_grant", "C")),
             "C"
+        );
+    }
+
+    #[test]
+    fn hybrid_id_tokens_need_the_nonce_aud_iss_and_the_servers_signature() {
+        let f = fixture(FAPI1);
+        let sent = map(json!({"state": "s1", "nonce": "n1", "response_type": "code id_token"}));
+        let good = || {
+            json!({"iss": ISSUER, "aud": "c1", "nonce": "n1", "exp": now() + 60, "sub": "u1",
+                   "c_hash": half_hash("code-1"), "s_hash": half_hash("s1")})
+        };
+        let judged = |id_token: &str| {
+            let got = map(json!({"code": "code-1", "state": "s1", "id_token": id_token}));
+            check_callback(&f.env, &f.env.tpp1, &sent, &got)
+        };
+        let with = |claim: &str, value: Value| {
+            let mut claims = good();
+            claims[claim] = value;
+            f.sign(claims)
+        };
+        assert!(judged(&f.sign(good())).is_ok());
+        assert_eq!(
+            condition(judged(&with("nonce", json!("n2")))),
+            "ValidateIdTokenNonce"
+        );
+        let mut no_nonce = good();
+        no_nonce.as_object_mut().unwrap().remove("nonce");
+        assert_eq!(condition(judged(&f.sign(no_nonce))), "ValidateIdTokenNonce");
+        assert_eq!(
+            condition(judged(&with("aud", json!("c2")))),
+            "ValidateIdTokenAud"
+        );
+        assert_eq!(
+            condition(judged(&with("iss", json!("https://other.example")))),
+            "ValidateIdTokenIss"
+        );
+        // The header: a kid of the server's JWKS, and PS256 or ES256.
+        let header = |h: Value| f.sign_with_header(map(h), good());
+        for bad in [
+            header(json!({"alg": "PS256"})),
+            header(json!({"alg": "PS256", "kid": "rotated-away"})),
+            header(json!({"alg": "RS256", "kid": "sk"})),
+        ] {
+            assert_eq!(condition(judged(&bad)), "ValidateIdTokenSignature");
+        }
+        let b64 = |v: Value| crate::env::b64url(v.to_string().as_bytes());
+        let unsigned = format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "kid": "sk"})),
+            b64(good())
+        );
+        assert_eq!(condition(judged(&unsigned)), "ValidateIdTokenSignature");
+        let no_id_token = map(json!({"code": "code-1", "state": "s1"}));
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &no_id_token)),
+            "ExtractIdToken"
+        );
+    }
+
+    #[test]
+    fn a_hybrid_response_to_a_request_without_state_has_no_s_hash() {
+        let f = fixture(FAPI1);
+        let sent = map(json!({"nonce": "n1", "response_type": "code id_token"}));
+        let claims = json!({"iss": ISSUER, "aud": "c1", "nonce": "n1", "exp": now() + 60, "c_hash": half_hash("code-1")});
+        let got = |t: String| map(json!({"code": "code-1", "id_token": t}));
+        assert!(check_callback(&f.env, &f.env.tpp1, &sent, &got(f.sign(claims.clone()))).is_ok());
+        let mut with_s_hash = claims;
+        with_s_hash["s_hash"] = json!(half_hash(""));
+        assert_eq!(
+            condition(check_callback(
+                &f.env,
+                &f.env.tpp1,
+                &sent,
+                &got(f.sign(with_s_hash))
+            )),
+            "CheckNoSHash"
+        );
+    }
+
+    #[test]
+    fn jarm_responses_must_be_addressed_to_the_client() {
+        let f = fixture(FAPI1_JARM);
+        let sent = map(json!({"state": "s1", "response_type": "code", "response_mode": "jwt"}));
+        let got = |aud: Option<&str>| {
+            let mut got = json!({"code": "c", "state": "s1", "iss": ISSUER});
+            if let Some(aud) = aud {
+                got["jarm_aud"] = json!(aud);
+            }
+            map(got)
+        };
+        assert!(check_callback(&f.env, &f.env.tpp1, &sent, &got(Some("c1"))).is_ok());
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &got(Some("c2")))),
+            "ValidateJARMAud"
+        );
+        // A plain response where JARM was asked for.
+        assert_eq!(
+            condition(check_callback(&f.env, &f.env.tpp1, &sent, &got(None))),
+            "ValidateJARMAud"
+        );
+    }
+
+    /// Issue 4's proof that the harness can fail: a negative module judged on the recorded answer
+    /// of a server configured to skip its check. Such a server redeems an authorization code a
+    /// second time; the module's condition fails that answer, and the report prints the module
+    /// FAILED, naming the condition and the exchange, and the run fails.
+    #[test]
+    fn negative_module_fails_against_a_server_that_redeems_a_code_twice() {
+        let variant = Variant::parse(FAPI1).unwrap();
+        let name = "fapi1-advanced-final-attempt-reuse-authorisation-code-after-one-second";
+        assert!(
+            crate::modules::selected(&variant)
+                .iter()
+                .any(|m| m.name(&variant) == name)
+        );
+        // A server that checks: the second redemption is refused.
+        assert!(matches!(
+            reused_code_refused(&oauth_error(400, "invalid_grant")),
+            Ok(Outcome::Passed)
+        ));
+        // A server that skips the check: the second redemption gets tokens.
+        let second = token_issued();
+        let outcome = reused_code_refused(&second);
+        assert_eq!(
+            condition(outcome.clone()),
+            "CheckTokenEndpointReturnedInvalidGrant"
+        );
+        let exchange = Exchange {
+            method: "POST".to_owned(),
+            url: format!("{ISSUER}/token"),
+            request_body: Some(
+                "grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA".to_owned(),
+            ),
+            status: second.status,
+            location: None,
+            response_body: second.body.clone(),
+        };
+        let report = crate::report::module_report(name.to_owned(), outcome, vec![exchange]);
+        assert_eq!(report.result, "FAILED");
+        let verdict = crate::report::verdict(&variant, &[report], &[]);
+        assert!(!verdict.ok);
+        let failed = format!("FAILED  {name}  CheckTokenEndpointReturnedInvalidGrant: status 200");
+        assert!(
+            verdict.lines.iter().any(|l| l.starts_with(&failed)),
+            "{:#?}",
+            verdict.lines
+        );
+        assert!(
+            verdict
+                .lines
+                .iter()
+                .any(|l| l.contains("POST https://as.example/token -> 200"))
+        );
+        assert!(verdict.lines.contains(&"0 passed, 1 failed".to_owned()));
+
+        // And when the server refused the reuse but kept the first tokens alive.
+        let revoked = recorded(
+            401,
+            &[("www-authenticate", r#"Bearer error="invalid_token""#)],
+            json!({"error": "invalid_token"}),
+        );
+        assert!(tokens_revoked_after_reuse(&revoked).is_ok());
+        let still_valid = recorded(200, &[JSON], json!({"sub": "u1"}));
+        assert_eq!(
+            condition(tokens_revoked_after_reuse(&still_valid)),
+            "EnsureTokensRevokedAfterCodeReuse"
+        );
+    }
+
+    #[test]
+    fn refused_requests_end_on_an_error_page_or_an_expected_error() {
+        let errors = ["invalid_request_uri", "invalid_request"];
+        let judged = |landing| refusal_verdict(&landing, &errors, "EnsureInvalidRequestUriError");
+        assert!(matches!(judged(error_page()), Ok(Outcome::Passed)));
+        assert!(matches!(
+            judged(callback(
+                json!({"error": "invalid_request_uri", "state": "s"}),
+                false
+            )),
+            Ok(Outcome::Passed)
+        ));
+        assert!(matches!(
+            judged(callback(json!({"error": "access_denied", "state": "s"}), false)),
+            Ok(Outcome::Warning(w)) if w.starts_with("EnsureInvalidRequestUriError: refused with access_denied")
+        ));
+        // A server that honoured the reused or stolen request_uri.
+        assert_eq!(
+            condition(judged(callback(json!({"code": "c", "state": "s"}), false))),
+            "EnsureInvalidRequestUriError"
+        );
+    }
+
+    #[test]
+    fn a_customer_who_refuses_gets_access_denied_with_the_state() {
+        let state = json!("s1");
+        let judged = |landing| access_denied(&landing, Some(&state));
+        assert!(matches!(
+            judged(callback(
+                json!({"error": "access_denied", "state": "s1"}),
+                false
+            )),
+            Ok(Outcome::Passed)
+        ));
+        assert_eq!(
+            condition(judged(callback(json!({"error": "access_denied"}), false))),
+            "CheckStateInAuthorizationResponse"
+        );
+        for bad in [
+            callback(json!({"code": "c", "state": "s1"}), false),
+            callback(json!({"error": "server_error", "state": "s1"}), false),
+            error_page(),
+        ] {
+            assert_eq!(
+                condition(judged(bad)),
+                "CheckErrorFromAuthorizationEndpointErrorAccessDenied"
+            );
+        }
+    }
+
+    #[test]
+    fn token_requests_without_verifier_or_with_another_dpop_key_are_refused() {
+        for error in ["invalid_grant", "invalid_request"] {
+            assert!(verifier_missing_refused(&oauth_error(400, error)).is_ok());
+        }
+        assert_eq!(
+            condition(verifier_missing_refused(&token_issued())),
+            "CheckTokenEndpointHttpStatus400"
+        );
+        assert_eq!(
+            condition(verifier_missing_refused(&oauth_error(
+                400,
+                "invalid_client"
+            ))),
+            "CheckTokenEndpointReturnedInvalidGrant"
+        );
+        assert!(other_dpop_key_refused(&oauth_error(400, "invalid_dpop_proof")).is_ok());
+        assert_eq!(
+            condition(other_dpop_key_refused(&token_issued())),
+            "EnsureTokenEndpointFailsWithMismatchedDpopJkt"
         );
     }
 }

@@ -8,7 +8,11 @@ mod fapi1;
 mod fapi2;
 mod flows;
 mod par;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod tls;
+
+pub(crate) use par::request_uri_of;
 
 use futures_util::future::BoxFuture;
 
