@@ -76,6 +76,31 @@ impl Caller {
         Ok(())
     }
 
+    /// The consent `id` of `kind` that this client created: 404 when there is none (or it is of
+    /// another kind), 403 when another client created it.
+    pub async fn own_consent(
+        &self,
+        api: &Api,
+        id: &str,
+        kind: ConsentKind,
+    ) -> ApiResult<ConsentRecord> {
+        let consent = api
+            .app
+            .store
+            .consent(id)
+            .await?
+            .filter(|c| c.kind().is_ok_and(|k| k == kind))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("there is no {kind} consent with this id"))
+            })?;
+        if consent.client_id != self.token.client_id {
+            return Err(ApiError::forbidden(
+                "this consent was created by another client",
+            ));
+        }
+        Ok(consent)
+    }
+
     /// The Authorised, unexpired consent of `kind` this token was granted for, with `scope`: what
     /// every account and payment resource call needs.
     pub async fn authorised_consent(

@@ -9,8 +9,7 @@ pub mod auth;
 pub mod core_banking;
 pub mod error;
 pub mod fapi;
-pub mod jws;
-pub mod payments_bank;
+pub mod openapi;
 pub mod pisp;
 
 use std::sync::Arc;
@@ -21,7 +20,6 @@ use consentry_server::app::AppState;
 
 use crate::core_banking::{AccountData, LedgerBank};
 use crate::error::{ApiError, ObErrorCode};
-use crate::payments_bank::{LedgerPayments, PaymentExecution};
 
 /// Where the UK OB APIs live on the resource listener.
 pub const OB_BASE: &str = "/open-banking/v3.1";
@@ -33,18 +31,15 @@ pub const PISP: &str = "/open-banking/v3.1/pisp";
 pub struct Api {
     pub app: AppState,
     pub accounts: Arc<dyn AccountData>,
-    pub payments: Arc<dyn PaymentExecution>,
 }
 
 impl Api {
     /// The APIs over the bundled ledger.
     pub fn bundled(app: AppState) -> Self {
         let bank = Arc::new(LedgerBank::new(app.store.clone()));
-        let payments = Arc::new(LedgerPayments::new(app.store.clone()));
         Self {
             app,
             accounts: bank,
-            payments,
         }
     }
 }
@@ -58,8 +53,9 @@ pub fn router(app: AppState) -> Router {
 /// The resource listener's routes over `api`.
 pub fn routes(api: Api) -> Router {
     Router::new()
+        .route(openapi::PATH, axum::routing::get(openapi::document_handler))
         .merge(aisp::routes())
-        .merge(pisp::routes(&api))
+        .merge(pisp::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
