@@ -9,7 +9,9 @@ pub mod auth;
 pub mod core_banking;
 pub mod error;
 pub mod fapi;
+pub mod jws;
 pub mod openapi;
+pub mod payments_bank;
 pub mod pisp;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use consentry_server::app::AppState;
 
 use crate::core_banking::{AccountData, LedgerBank};
 use crate::error::{ApiError, ObErrorCode};
+use crate::payments_bank::{LedgerPayments, PaymentExecution};
 
 /// Where the UK OB APIs live on the resource listener.
 pub const OB_BASE: &str = "/open-banking/v3.1";
@@ -31,15 +34,18 @@ pub const PISP: &str = "/open-banking/v3.1/pisp";
 pub struct Api {
     pub app: AppState,
     pub accounts: Arc<dyn AccountData>,
+    pub payments: Arc<dyn PaymentExecution>,
 }
 
 impl Api {
     /// The APIs over the bundled ledger.
     pub fn bundled(app: AppState) -> Self {
         let bank = Arc::new(LedgerBank::new(app.store.clone()));
+        let payments = Arc::new(LedgerPayments::new(app.store.clone()));
         Self {
             app,
             accounts: bank,
+            payments,
         }
     }
 }
@@ -55,7 +61,7 @@ pub fn routes(api: Api) -> Router {
     Router::new()
         .route(openapi::PATH, axum::routing::get(openapi::document_handler))
         .merge(aisp::routes())
-        .merge(pisp::routes())
+        .merge(pisp::routes(&api))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
