@@ -8,6 +8,7 @@ pub mod aisp;
 pub mod auth;
 pub mod core_banking;
 pub mod error;
+pub mod events;
 pub mod fapi;
 pub mod jws;
 pub mod openapi;
@@ -62,6 +63,7 @@ pub fn routes(api: Api) -> Router {
         .route(openapi::PATH, axum::routing::get(openapi::document_handler))
         .merge(aisp::routes())
         .merge(pisp::routes(&api))
+        .merge(events::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

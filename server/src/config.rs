@@ -50,6 +50,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub login: LoginConfig,
     pub clients: ClientsConfig,
+    pub events: crate::events::EventsConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -516,6 +517,9 @@ impl Config {
                 "must be between 1 and 86400 seconds",
             ));
         }
+        self.events
+            .validate()
+            .map_err(|(key, message)| invalid(key, &message))?;
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)
             .map_err(|e| invalid("telemetry.log_level", &e.to_string()))?;
         Ok(())

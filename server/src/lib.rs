@@ -7,6 +7,7 @@ pub mod config;
 pub mod consent;
 pub mod crypto;
 pub mod demo;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod protocol;

@@ -54,6 +54,8 @@ pub struct Prepared {
     pub local_pki: Option<LocalPki>,
     /// Signing keys created by this start (first start).
     pub created_keys: Vec<String>,
+    /// Pushes event notifications; its worker runs while the server does.
+    pub events: Arc<crate::events::delivery::Deliverer>,
 }
 
 /// Opens the database (applying migrations) and nothing else: for commands that only need data.
@@ -146,7 +148,13 @@ pub async fn prepare(config: Config, clock: SharedClock) -> Result<Prepared, Sta
     };
     let passwords = App::password_hasher(&config)
         .map_err(|e| StartError::Config(format!("login.argon2_*: {e}")))?;
-    let trust = client_trust(&config, local_pki.as_ref())?;
+    let anchors = trust_anchors(&config, local_pki.as_ref())?;
+    let trust = ClientTrust::new(anchors.clone())
+        .map_err(|e| StartError::Config(format!("tls.client_ca_files: {e}")))?;
+    let events = Arc::new(crate::events::delivery::Deliverer::new(
+        &config.events,
+        anchors,
+    ));
     let state = App::new(config, store, keys, clock, passwords)
         .with_client_trust(trust)
         .into_state();
@@ -155,12 +163,17 @@ pub async fn prepare(config: Config, clock: SharedClock) -> Result<Prepared, Sta
         tls,
         local_pki,
         created_keys,
+        events,
     })
 }
 
 /// The anchors `tls_client_auth` certificates must chain to: the local CA (its own, or the one a
-/// previous start generated) and the configured `tls.client_ca_files`.
-fn client_trust(config: &Config, local: Option<&LocalPki>) -> Result<ClientTrust, StartError> {
+/// previous start generated) and the configured `tls.client_ca_files`. Event notification
+/// callbacks are trusted when served with their certificates too.
+fn trust_anchors(
+    config: &Config,
+    local: Option<&LocalPki>,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, StartError> {
     use rustls_pki_types::pem::PemObject as _;
     let mut anchors = Vec::new();
     let local_ca = config.storage.data_dir.join("tls").join("ca.crt");
@@ -185,7 +198,7 @@ fn client_trust(config: &Config, local: Option<&LocalPki>) -> Result<ClientTrust
         }
         anchors.extend(certs);
     }
-    ClientTrust::new(anchors).map_err(|e| StartError::Config(format!("tls.client_ca_files: {e}")))
+    Ok(anchors)
 }
 
 /// The listening sockets, bound before anything is served. The resource API listener is bound
@@ -326,6 +339,11 @@ pub fn start_with(
         until_stopped(),
     ));
     tasks.spawn(housekeeping(state.clone(), until_stopped()));
+    tasks.spawn(crate::events::delivery::run(
+        state.clone(),
+        prepared.events,
+        until_stopped(),
+    ));
     Ok(Running {
         public_addr,
         mtls_addr,

@@ -7,6 +7,7 @@
 )]
 
 mod aisp;
+mod events;
 mod pisp;
 #[allow(
     dead_code,

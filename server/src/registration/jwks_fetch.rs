@@ -143,6 +143,29 @@ impl UriHost {
     }
 }
 
+/// Why a request to a URL a client chose may not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundRefusal {
+    NotHttps,
+    /// The host (normalised; empty when the URL has none) is not in the allow-list.
+    HostNotAllowed(String),
+}
+
+/// The operator's rule for every request the server sends to a URL a client chose (`jwks_uri`,
+/// event notification callbacks): https, to a host `allowed` lists. Checked before any connection.
+pub fn check_outbound(allowed: &[HostPattern], uri: &Url) -> Result<(), OutboundRefusal> {
+    if uri.scheme() != "https" {
+        return Err(OutboundRefusal::NotHttps);
+    }
+    let Some(host) = UriHost::of(uri) else {
+        return Err(OutboundRefusal::HostNotAllowed(String::new()));
+    };
+    if !allowed.iter().any(|p| p.matches(&host)) {
+        return Err(OutboundRefusal::HostNotAllowed(host.as_str().to_owned()));
+    }
+    Ok(())
+}
+
 /// How the fetcher behaves: from `[clients]` in the configuration.
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -211,7 +234,8 @@ impl JwksFetcher {
         if settings.allowed_hosts.is_empty() {
             return Ok(Self::disabled(settings, "no host is allowed".to_owned()));
         }
-        let http = http_client(&settings, extra_roots, web_pki)?;
+        let http = outbound_client(settings.timeout, extra_roots, web_pki)
+            .map_err(FetchError::Unavailable)?;
         Ok(Self {
             http: Some(http),
             unavailable: String::new(),
@@ -261,16 +285,10 @@ impl JwksFetcher {
 
     /// Whether `uri` may be fetched at all: https, and a host the operator allowed.
     pub fn check_allowed(&self, uri: &Url) -> Result<(), FetchError> {
-        if uri.scheme() != "https" {
-            return Err(FetchError::NotHttps);
-        }
-        let Some(host) = UriHost::of(uri) else {
-            return Err(FetchError::HostNotAllowed(String::new()));
-        };
-        if !self.settings.allowed_hosts.iter().any(|p| p.matches(&host)) {
-            return Err(FetchError::HostNotAllowed(host.as_str().to_owned()));
-        }
-        Ok(())
+        check_outbound(&self.settings.allowed_hosts, uri).map_err(|refusal| match refusal {
+            OutboundRefusal::NotHttps => FetchError::NotHttps,
+            OutboundRefusal::HostNotAllowed(host) => FetchError::HostNotAllowed(host),
+        })
     }
 
     /// The key set at `uri`: from the cache while it is younger than `jwks_cache_secs`, else
@@ -375,22 +393,30 @@ fn network(e: &reqwest::Error, timeout: Duration) -> FetchError {
     if e.is_timeout() {
         return FetchError::Timeout(timeout.as_millis());
     }
+    FetchError::Network(error_chain(e))
+}
+
+/// An error and its causes on one line: reqwest's own message rarely says what went wrong.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    FetchError::Network(message)
+    message
 }
 
-fn http_client(
-    settings: &FetchSettings,
+/// An HTTP client for requests to URLs clients chose: https only (TLS 1.2/1.3 as the listeners),
+/// trusting `extra_roots` and the web PKI when `web_pki` is set, no redirects, no proxy, and
+/// `timeout` for the connection and for the whole request. The error says why it cannot be built.
+pub fn outbound_client(
+    timeout: Duration,
     extra_roots: Vec<CertificateDer<'static>>,
     web_pki: bool,
-) -> Result<reqwest::Client, FetchError> {
-    let unavailable = |e: &dyn std::fmt::Display| FetchError::Unavailable(e.to_string());
+) -> Result<reqwest::Client, String> {
+    let unavailable = |e: &dyn std::fmt::Display| e.to_string();
     let mut roots = rustls::RootCertStore::empty();
     if web_pki {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -410,8 +436,8 @@ fn http_client(
         .https_only(true)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout)
+        .timeout(timeout)
+        .connect_timeout(timeout)
         .user_agent(concat!("consentry/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| unavailable(&e))

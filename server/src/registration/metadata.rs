@@ -141,6 +141,10 @@ pub struct ClientMetadata {
     /// `opaque` or `jwt`; absent: the server's `tokens.access_token_format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_format: Option<AccessTokenFormat>,
+    /// Where the server pushes the client's event notifications (UK OB `POST
+    /// /event-notifications`): https, to a host in `events.callback_allowed_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_notification_uri: Option<Url>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -273,6 +277,9 @@ impl ClientMetadata {
                     return Err(bad(format!("{name} must be PS256 or ES256")));
                 }
             }
+        }
+        if let Some(uri) = &self.event_notification_uri {
+            crate::events::check_callback_uri(uri).map_err(bad)?;
         }
         check_userinfo_signing(&self.other)?;
         self.check_id_token_encryption(has_keys)?;
@@ -614,6 +621,23 @@ mod tests {
             v["access_token_format"] = value;
             refused(v, &["access_token_format"]);
         }
+    }
+
+    #[test]
+    fn event_notification_uri_is_https_and_kept() {
+        let mut v = base();
+        v["event_notification_uri"] = "https://tpp.example/event-notifications".into();
+        let m = validate(v.clone()).unwrap();
+        let stored = new_client(m, 1).unwrap().record.metadata;
+        let back = ClientMetadata::parse(&stored).unwrap();
+        assert_eq!(
+            back.event_notification_uri.map(String::from).as_deref(),
+            Some("https://tpp.example/event-notifications")
+        );
+        v["event_notification_uri"] = "http://tpp.example/event-notifications".into();
+        refused(v.clone(), &["event_notification_uri", "https"]);
+        v["event_notification_uri"] = "not a url".into();
+        refused(v, &["event_notification_uri"]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! UK Open Banking consents, the accounts chosen for them, and their history. Every status change
-//! is one conditional update (the status it leaves is part of the `WHERE`) and its history row, in
-//! one transaction, so two racing changes cannot both happen.
+//! is one conditional update (the status it leaves is part of the `WHERE`), its history row and
+//! the event notification for the consent's client, in one transaction, so two racing changes
+//! cannot both happen and no change goes unreported.
 
 use async_trait::async_trait;
 
+use super::events::EventOutbox as _;
 use super::{Store, StoreError, StoreResult, with_pool};
 use crate::clock::UnixTime;
 use crate::consent::{Actor, ConsentKind, ConsentStatus};
@@ -103,11 +105,14 @@ pub trait ConsentStore {
     async fn consent(&self, id: &str) -> StoreResult<Option<ConsentRecord>>;
     /// The accounts chosen for an account-access consent.
     async fn consent_accounts(&self, id: &str) -> StoreResult<Vec<String>>;
+    /// The status changes, oldest first. Within one second the lifecycle decides the order: a
+    /// consent is created, then authorised, then ends.
     async fn consent_history(&self, id: &str) -> StoreResult<Vec<ConsentHistoryEntry>>;
     /// Every consent the customer authorised or rejected, newest first.
     async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
     /// AwaitingAuthorisation -> Authorised with the customer's choices, if the consent is still
-    /// waiting and unexpired at `now`; returns whether this call authorised it.
+    /// waiting and unexpired at `now`; returns whether this call authorised it. The client's
+    /// `resource-update` event is stored with the change.
     async fn authorise_consent(
         &self,
         id: &str,
@@ -117,7 +122,9 @@ pub trait ConsentStore {
     /// Moves the consent to `to` if its status is one `to` is reachable from; returns whether this
     /// call changed it. Moving to Revoked, Rejected, Expired or Consumed also revokes the grants
     /// bound to the consent and their tokens, in the same transaction, except that Consumed
-    /// leaves the grant alive for reading the payment it made.
+    /// leaves the grant alive for reading the payment it made. The client's event
+    /// (`consent-authorization-revoked` for Revoked, else `resource-update`) is stored with the
+    /// change.
     async fn transition_consent(
         &self,
         id: &str,
@@ -227,21 +234,22 @@ impl ConsentStore for Store {
     }
 
     async fn consent_accounts(&self, id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> =
-            with_pool!(self, |pool| {
-                sqlx::query_as(
+        let rows: Vec<(String,)> = with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT account_id FROM ob_consent_accounts WHERE consent_id = $1 ORDER BY account_id"
         )
         .bind(id)
         .fetch_all(pool)
         .await?
-            });
+        });
         Ok(rows.into_iter().map(|(a,)| a).collect())
     }
 
     async fn consent_history(&self, id: &str) -> StoreResult<Vec<ConsentHistoryEntry>> {
         Ok(with_pool!(self, |pool| sqlx::query_as(
-            "SELECT status, at, actor FROM ob_consent_history WHERE consent_id = $1 ORDER BY at, id"
+            "SELECT status, at, actor FROM ob_consent_history WHERE consent_id = $1 \
+             ORDER BY at, CASE status WHEN 'AwaitingAuthorisation' THEN 0 \
+             WHEN 'Authorised' THEN 1 ELSE 2 END"
         )
         .bind(id)
         .fetch_all(pool)
@@ -304,6 +312,8 @@ impl ConsentStore for Store {
                 .bind(Actor::Psu(a.user_id.to_owned()).to_string())
                 .execute(&mut *tx)
                 .await?;
+            tx.enqueue_consent_event(id, ConsentStatus::Authorised, now)
+                .await?;
             tx.commit().await?;
             true
         }))
@@ -357,6 +367,7 @@ impl ConsentStore for Store {
                         .await?;
                 }
             }
+            tx.enqueue_consent_event(id, to, now).await?;
             tx.commit().await?;
             true
         }))

@@ -10,6 +10,7 @@
 mod clients;
 mod codes;
 mod consents;
+mod events;
 mod grants;
 mod jtis;
 mod keys;
@@ -32,6 +33,7 @@ pub use codes::{CodeRecord, CodeStore, IssuedTokens, Redemption};
 pub use consents::{
     Authorisation, ConsentHistoryEntry, ConsentInsert, ConsentRecord, ConsentStore,
 };
+pub use events::{AttemptOutcome, EventOutbox, EventRecord, EventStore};
 pub use grants::{EXPIRED_ROWS_KEPT_FOR, GrantRecord, GrantStore, OAuthCleanup};
 pub use jtis::{JtiKind, JtiStore};
 pub use keys::{KeyStore, SigningKeyRecord};

@@ -10,6 +10,7 @@ mod support;
 
 mod authorize_flow;
 mod client_keys;
+mod events;
 mod fapi;
 mod jwt_access_tokens;
 mod keys;
