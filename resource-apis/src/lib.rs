@@ -35,6 +35,8 @@ pub const PISP: &str = "/open-banking/v3.1/pisp";
 pub struct Api {
     pub app: AppState,
     pub accounts: Arc<dyn AccountData>,
+    /// What this node remembers of grants and consents (see [`auth::Memos`]).
+    pub memos: Arc<auth::Memos>,
     pub payments: Arc<dyn PaymentExecution>,
 }
 
@@ -46,6 +48,7 @@ impl Api {
         Self {
             app,
             accounts: bank,
+            memos: Arc::default(),
             payments,
         }
     }

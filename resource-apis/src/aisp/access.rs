@@ -1,6 +1,8 @@
 //! What an account-information request may see: the Authorised consent its token was granted
 //! for, that consent's permissions, and the customer's accounts chosen for it.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -29,18 +31,15 @@ impl FromRequestParts<Api> for Access {
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, api).await?;
-        let (_, consent) = caller
-            .authorised_consent(api, ConsentKind::AccountAccess)
-            .await?;
+        let consent = caller.consent(api, ConsentKind::AccountAccess).await?;
         let permissions = stored_permissions(&consent)?;
         let user_id = consent
             .user_id
             .as_deref()
             .ok_or_else(|| ApiError::internal("an authorised consent without its customer"))?;
-        let (chosen, owned) = tokio::try_join!(
-            api.app.store.consent_accounts(&consent.id),
-            api.accounts.accounts_of(user_id),
-        )?;
+        let (chosen, owned) = tokio::try_join!(chosen_accounts(api, &consent.id), async {
+            Ok(api.accounts.accounts_of(user_id).await?)
+        },)?;
         let accounts = owned
             .into_iter()
             .filter(|a| chosen.contains(&a.id))
@@ -52,6 +51,17 @@ impl FromRequestParts<Api> for Access {
             accounts,
         })
     }
+}
+
+/// The accounts chosen for an Authorised consent: written with its authorisation, never changed
+/// after, so read once per node.
+async fn chosen_accounts(api: &Api, consent_id: &str) -> ApiResult<Arc<[String]>> {
+    if let Some(known) = api.memos.chosen_accounts.get(consent_id) {
+        return Ok(known);
+    }
+    let chosen: Arc<[String]> = api.app.store.consent_accounts(consent_id).await?.into();
+    api.memos.chosen_accounts.put(consent_id, chosen.clone());
+    Ok(chosen)
 }
 
 impl Access {
