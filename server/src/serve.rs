@@ -362,16 +362,26 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
 }
 
 /// Removes expired sessions, stale throttle windows and expired OAuth artefacts, and marks consents
-/// past their expiry Expired, every ten minutes.
+/// past their expiry Expired, every ten minutes; settles due payments every two seconds.
 async fn housekeeping(
     state: AppState,
     stopped: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(stopped);
     let mut tick = tokio::time::interval(Duration::from_secs(600));
+    // Payments settle a few seconds after they are made; their status change (and its event)
+    // should not wait for the ten-minute sweep.
+    let mut settle = tokio::time::interval(Duration::from_secs(2));
+    settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = &mut stopped => return Ok(()),
+            _ = settle.tick() => {
+                let now = state.clock.now();
+                if let Err(e) = crate::store::PaymentStore::settle_due_payments(&state.store, now).await {
+                    tracing::warn!(error = %e, "could not settle due payments");
+                }
+            }
             _ = tick.tick() => {
                 let now = state.clock.now();
                 if let Err(e) = state.store.delete_expired_sessions(now).await {

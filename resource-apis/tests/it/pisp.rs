@@ -9,7 +9,7 @@ use consentry_resource_apis::jws::{self, Expected, TRUST_ANCHOR};
 use consentry_server::clock::{FixedClock, UnixTime};
 use consentry_server::keys::SigningAlg;
 use consentry_server::store::{
-    ConsentStore as _, LedgerStore as _, PaymentStore as _, settlement_account_id,
+    ConsentStore as _, EventStore as _, LedgerStore as _, PaymentStore as _, settlement_account_id,
 };
 use josekit::jws::{JwsSigner as _, PS256};
 use reqwest::StatusCode;
@@ -756,6 +756,24 @@ async fn a_payment_debits_and_credits_once_consumes_its_consent_and_settles() {
             ["AcceptedSettlementInProcess", "AcceptedSettlementCompleted"]
         );
         assert_signed_by_bank(&server, &details, clock.now_plus(5)).await;
+
+        // Each change told the TPP, in the transaction that made it: the consent authorised and
+        // consumed, the payment made and settled.
+        let events = server
+            .store()
+            .pending_events("pisp-payer", 100)
+            .await
+            .unwrap();
+        let about = |rid: &str| {
+            events
+                .iter()
+                .filter(|e| e.resource_id == rid)
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>()
+        };
+        let update = "urn:uk:org:openbanking:events:resource-update";
+        assert_eq!(about(&consent_id), [update, update], "{backend}");
+        assert_eq!(about(&payment_id), [update, update], "{backend}");
 
         // To an account of this bank: credited to it. The debtor was fixed by the TPP.
         let mut internal = consent_request(

@@ -10,9 +10,11 @@
 
 use async_trait::async_trait;
 
+use super::events::EventOutbox as _;
 use super::{Account, Store, StoreError, StoreResult, with_pool};
 use crate::clock::UnixTime;
-use crate::consent::Actor;
+use crate::consent::{Actor, ConsentStatus};
+use crate::events::{NewEvent, ResourceRef};
 
 /// The status of a domestic payment (UK OB 3.1 `OBTransactionIndividualStatus1Code`, the values
 /// the bundled bank uses).
@@ -275,6 +277,8 @@ impl PaymentStore for Store {
             .bind(Actor::Tpp(p.client_id.to_owned()).to_string())
             .execute(&mut *tx)
             .await?;
+            tx.enqueue_consent_event(p.consent_id, ConsentStatus::Consumed, p.now)
+                .await?;
 
             let debtor: Option<(String, String, String)> = sqlx::query_as(
                 "SELECT owner_user_id, currency, holder_name FROM ledger_accounts WHERE id = $1",
@@ -393,6 +397,12 @@ impl PaymentStore for Store {
                 .bind(p.now)
                 .execute(&mut *tx)
                 .await?;
+            tx.enqueue_event(&NewEvent::resource_update(
+                p.client_id,
+                ResourceRef::domestic_payment(p.id),
+                p.now,
+            ))
+            .await?;
             tx.commit().await?;
             PaymentOutcome::Made(Box::new(PaymentRecord {
                 id: p.id.to_owned(),
@@ -455,6 +465,17 @@ impl PaymentStore for Store {
                 .bind(crate::crypto::new_id())
                 .bind(id)
                 .execute(&mut *tx)
+                .await?;
+                let (client_id,): (String,) =
+                    sqlx::query_as("SELECT client_id FROM ob_payments WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.enqueue_event(&NewEvent::resource_update(
+                    &client_id,
+                    ResourceRef::domestic_payment(id),
+                    now,
+                ))
                 .await?;
                 tx.commit().await?;
             } else {
