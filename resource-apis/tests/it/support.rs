@@ -657,11 +657,22 @@ impl Tpp {
     /// The request object of a UK OB authorization: hybrid flow, PKCE, the consent bound by the
     /// essential `openbanking_intent_id` claim, and SCA asked for as an essential `acr`.
     pub fn request_object(&self, server: &TestServer, consent_id: &str, scope: &str) -> String {
+        self.request_object_for(server, consent_id, scope, "code id_token")
+    }
+
+    /// [`Tpp::request_object`] with another `response_type` (`code` for FAPI 2 clients).
+    pub fn request_object_for(
+        &self,
+        server: &TestServer,
+        consent_id: &str,
+        scope: &str,
+        response_type: &str,
+    ) -> String {
         let now = now();
         self.sign(
             json!({
                 "iss": self.client_id, "aud": server.public, "client_id": self.client_id,
-                "response_type": "code id_token", "redirect_uri": REDIRECT, "scope": scope,
+                "response_type": response_type, "redirect_uri": REDIRECT, "scope": scope,
                 "state": "state-ob", "nonce": "nonce-ob",
                 "code_challenge": CHALLENGE, "code_challenge_method": "S256",
                 "nbf": now, "exp": now + 300,
@@ -676,15 +687,24 @@ impl Tpp {
 
     /// Pushes `request_object` (PAR) and returns the authorization URL to send the PSU to.
     pub async fn push(&self, server: &TestServer, request_object: &str) -> String {
+        self.push_with(server, request_object, None).await
+    }
+
+    /// [`Tpp::push`] with a DPoP proof of `dpop` (which binds the code to that key).
+    pub async fn push_with(
+        &self,
+        server: &TestServer,
+        request_object: &str,
+        dpop: Option<&DpopKey>,
+    ) -> String {
         let mut form = self.auth_params(server);
         form.push(("request".to_owned(), request_object.to_owned()));
-        let r = self
-            .http
-            .post(format!("{}/par", server.mtls))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let par_url = format!("{}/par", server.mtls);
+        let mut request = self.http.post(&par_url).form(&form);
+        if let Some(key) = dpop {
+            request = request.header("DPoP", key.proof("POST", &par_url, None));
+        }
+        let r = request.send().await.unwrap();
         let r = Reply::read(r).await;
         assert_eq!(r.status, StatusCode::CREATED, "PAR: {:#}", r.body);
         format!(
