@@ -440,6 +440,11 @@ async fn conformance_config(
         public_base: &issuer,
         clients: [&clients[0], &clients[1]],
         redirect_uris: [&redirect_uris[0], &redirect_uris[1]],
+        resource: suite_config::resource(
+            &variant,
+            config.mtls_base_url().as_str(),
+            config.resource_base_url().as_str(),
+        ),
         ca_pem: &pki.ca_cert_pem,
         username: &args.username,
         password: &args.password,

@@ -24,6 +24,38 @@ pub struct Config {
     pub server_ca: Option<String>,
 }
 
+/// The UK Open Banking endpoints the suite reads from `resource` (`FAPIOBGetResourceEndpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObEndpoint {
+    /// `resourceUrlAccountRequests`: where account-access consents are created.
+    AccountRequests,
+    /// `resourceUrlAccountsResource`: where `accounts` is read.
+    AccountsResource,
+}
+
+impl Config {
+    /// A string member of `resource`, when present and not empty.
+    pub fn resource_string(&self, key: &str) -> Option<&str> {
+        self.resource
+            .as_ref()
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The base URL of `endpoint` as the suite takes it: its own member, else
+    /// `resource.resourceUrl`. The suite appends the resource name to it as it is, so a base
+    /// ends in `/`.
+    pub fn ob_base_url(&self, endpoint: ObEndpoint) -> Option<&str> {
+        let own = match endpoint {
+            ObEndpoint::AccountRequests => "resourceUrlAccountRequests",
+            ObEndpoint::AccountsResource => "resourceUrlAccountsResource",
+        };
+        self.resource_string(own)
+            .or_else(|| self.resource_string("resourceUrl"))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Server {
     #[serde(rename = "discoveryUrl")]

@@ -14,7 +14,7 @@ use sha2::Digest as _;
 
 use crate::config::{ClientConfig, Config, Mtls, glob_matches};
 use crate::html;
-use crate::plan::{ClientAuth, Plan, Variant};
+use crate::plan::{ClientAuth, Plan, Profile, Variant};
 
 /// One HTTP request and its response, as the report shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +196,10 @@ pub struct Env {
     pub tpp1: Tpp,
     pub tpp2: Tpp,
     pub log: Arc<Mutex<Vec<Exchange>>>,
+    /// UK OB profile: the claims parameter each client (by id) last asked for, which binds its
+    /// consent; the id tokens of its grant are checked against it, as the suite checks them
+    /// against its last `account_request_id`.
+    pub requested_claims: Arc<Mutex<std::collections::HashMap<String, Value>>>,
 }
 
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -239,6 +243,7 @@ impl Env {
             tpp1,
             tpp2,
             log: Arc::new(Mutex::new(Vec::new())),
+            requested_claims: Arc::default(),
         })
     }
 
@@ -273,6 +278,7 @@ impl Env {
             tpp1,
             tpp2,
             log: Arc::new(Mutex::new(Vec::new())),
+            requested_claims: Arc::default(),
         })
     }
 
@@ -360,8 +366,47 @@ impl Env {
         tpp.sign(&claims, None)
     }
 
-    /// The authorization request parameters the variant calls for, for `tpp`.
-    pub fn auth_params(&self, tpp: &Tpp) -> Map<String, Value> {
+    /// The authorization request parameters the variant calls for, for `tpp`. In the UK Open
+    /// Banking profile the suite's pre-authorization steps come first: a client_credentials
+    /// token, an account-access consent, and the claims parameter that binds it (with the acr
+    /// values: always in FAPI 2, for the first client in FAPI 1).
+    pub async fn auth_params(&self, tpp: &Tpp) -> Result<Map<String, Value>, Failure> {
+        let mut p = self.base_params(tpp);
+        if self.variant.profile == Profile::OpenBankingUk {
+            let first = tpp.client_id == self.tpp1.client_id;
+            let intent = crate::modules::obuk::create_intent(self, tpp, !first).await?;
+            let acr = (first || self.variant.plan.is_fapi2())
+                .then_some(crate::modules::obuk::MULTIPLE_ACRS);
+            self.request_claims(
+                tpp,
+                &mut p,
+                crate::modules::obuk::intent_claims(&intent, acr),
+            );
+        }
+        Ok(p)
+    }
+
+    /// Puts `claims` into the request `params` of `tpp` and remembers them for the checks of
+    /// the id tokens that follow.
+    pub fn request_claims(&self, tpp: &Tpp, params: &mut Map<String, Value>, claims: Value) {
+        if let Ok(mut all) = self.requested_claims.lock() {
+            all.insert(tpp.client_id.clone(), claims.clone());
+        }
+        params.insert("claims".to_owned(), claims);
+    }
+
+    /// The claims parameter `tpp` last asked for (UK OB profile), `Null` when none.
+    pub fn claims_requested_by(&self, tpp: &Tpp) -> Value {
+        self.requested_claims
+            .lock()
+            .ok()
+            .and_then(|all| all.get(&tpp.client_id).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The authorization request parameters of the variant for `tpp`, without a profile's
+    /// additions.
+    pub fn base_params(&self, tpp: &Tpp) -> Map<String, Value> {
         let mut p = Map::new();
         let response_type = if self.variant.plan == Plan::Fapi1Advanced && !self.variant.jarm() {
             "code id_token"

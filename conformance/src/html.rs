@@ -16,6 +16,8 @@ pub struct Field {
     pub value: String,
     pub id: Option<String>,
     pub kind: String,
+    /// Checkboxes and radio buttons: whether they are ticked (only those are submitted).
+    pub checked: bool,
 }
 
 fn unescape(s: &str) -> String {
@@ -107,6 +109,7 @@ pub fn forms(html: &str) -> Vec<Form> {
                     name: attr(&a, "name").map(str::to_owned),
                     value: attr(&a, "value").unwrap_or_default().to_owned(),
                     id: attr(&a, "id").map(str::to_owned),
+                    checked: attr(&a, "checked").is_some(),
                     kind,
                 });
                 pos = close;
@@ -129,12 +132,15 @@ impl Form {
     }
 
     /// The values this form submits when the element `clicked` is clicked: every non-button
-    /// field, plus the clicked button's own name and value.
+    /// field (checkboxes and radio buttons only when ticked), plus the clicked button's own name
+    /// and value.
     pub fn submission(&self, clicked: &str) -> Vec<(String, String)> {
         self.fields
             .iter()
-            .filter(|f| {
-                f.kind != "button" && f.kind != "submit" || f.id.as_deref() == Some(clicked)
+            .filter(|f| match f.kind.as_str() {
+                "button" | "submit" => f.id.as_deref() == Some(clicked),
+                "checkbox" | "radio" => f.checked,
+                _ => true,
             })
             .filter_map(|f| f.name.clone().map(|n| (n, f.value.clone())))
             .collect()
@@ -152,7 +158,10 @@ mod tests {
           <input type="text" id="username" name="username" value="" required autofocus>
           <button type="submit" id="login-submit" class="primary">Sign in</button></form>
           <form method="post" action="/authorize/decision"><button name="decision" value="approve" id="ok">Allow</button>
-          <button name="decision" value="deny" id="no">No</button></form>"#;
+          <button name="decision" value="deny" id="no">No</button>
+          <input type="checkbox" name="account" value="a1" id="account-a1" checked>
+          <input type="checkbox" name="account" value="a2" id="account-a2">
+          <input type="radio" name="debtor_account" value="d1" checked><input type="radio" name="debtor_account" value="d2"></form>"#;
         let f = forms(html);
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].action, "/login");
@@ -166,7 +175,12 @@ mod tests {
         );
         assert_eq!(
             f[1].submission("no"),
-            [("decision".to_owned(), "deny".to_owned())]
+            [
+                ("account".to_owned(), "a1".to_owned()),
+                ("debtor_account".to_owned(), "d1".to_owned()),
+                ("decision".to_owned(), "deny".to_owned())
+            ],
+            "only ticked boxes and the chosen radio button"
         );
     }
 }

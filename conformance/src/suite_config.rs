@@ -4,7 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::plan::{ClientAuth, Plan, Variant};
+use crate::plan::{ClientAuth, Plan, Profile, Variant};
+
+/// The path of the UK Open Banking Account and Transaction API 3.1 on a resource server; with a
+/// `/` at the end, as the suite appends resource names to it.
+pub const OB_AISP_PATH: &str = "/open-banking/v3.1/aisp/";
 
 /// One test client's material.
 pub struct ClientMaterial {
@@ -48,12 +52,36 @@ pub fn client_metadata(variant: &Variant, m: &ClientMaterial, redirect_uris: &[S
         metadata["token_endpoint_auth_method"] = json!("tls_client_auth");
         metadata["tls_client_auth_subject_dn"] = json!(m.subject_dn);
     }
-    if variant.dpop() {
+    if variant.dpop() && variant.profile != Profile::OpenBankingUk {
         metadata["dpop_bound_access_tokens"] = json!(true);
     } else {
+        // The UK OB profile uses mTLS everywhere: the suite asks for its client_credentials
+        // token without a DPoP proof and sends it as a Bearer token, so its clients may not be
+        // DPoP-only; their authorization code tokens are still DPoP-bound in the DPoP variants
+        // (a proof at the token endpoint binds them).
         metadata["tls_client_certificate_bound_access_tokens"] = json!(true);
     }
     metadata
+}
+
+/// The `resource` member of the config: for `openbanking_uk` the UK OB base URLs of the account
+/// APIs on the resource listener at `resource_base` (`resourceUrl`, `resourceUrlAccountRequests`
+/// and `resourceUrlAccountsResource`, each ending in `/`); otherwise the single protected
+/// resource, the UserInfo endpoint on the mTLS listener at `mtls_base`.
+pub fn resource(variant: &Variant, mtls_base: &str, resource_base: &str) -> Value {
+    match variant.profile {
+        Profile::OpenBankingUk => {
+            let base = format!("{}{OB_AISP_PATH}", resource_base.trim_end_matches('/'));
+            json!({
+                "resourceUrl": base,
+                "resourceUrlAccountRequests": base,
+                "resourceUrlAccountsResource": base,
+            })
+        }
+        Profile::PlainFapi => json!({
+            "resourceUrl": format!("{}/userinfo", mtls_base.trim_end_matches('/')),
+        }),
+    }
 }
 
 /// The browser steps through our login and consent pages, keyed on their element ids.
@@ -77,6 +105,8 @@ pub struct SuiteConfig<'a> {
     pub public_base: &'a str,
     pub clients: [&'a ClientMaterial; 2],
     pub redirect_uris: [&'a str; 2],
+    /// The `resource` member (see [`resource`]).
+    pub resource: Value,
     pub ca_pem: &'a str,
     pub username: &'a str,
     pub password: &'a str,
@@ -95,11 +125,98 @@ pub fn config_json(c: &SuiteConfig<'_>) -> Value {
         "client2": client(c.clients[1], c.redirect_uris[1]),
         "mtls": mtls(c.clients[0]),
         "mtls2": mtls(c.clients[1]),
-        "resource": {"resourceUrl": format!("{}/", c.public_base)},
+        "resource": c.resource,
         "browser": browser_steps(c.public_base, c.username, c.password),
     });
     if c.include_server_ca {
         config["server_ca"] = json!(c.ca_pem);
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+    use serde_json::json;
+
+    use super::{ClientMaterial, client_metadata, resource};
+    use crate::plan::Variant;
+
+    const OBUK_DPOP: &str = "fapi2-security-profile-final[client_auth_type=mtls][sender_constrain=dpop][openid=plain_oauth][fapi_profile=openbanking_uk]";
+    const PLAIN_DPOP: &str = "fapi2-security-profile-final[client_auth_type=mtls][sender_constrain=dpop][openid=plain_oauth][fapi_profile=plain_fapi]";
+
+    #[test]
+    fn uk_ob_resource_urls_end_in_a_slash() {
+        let obuk = Variant::parse(OBUK_DPOP).unwrap();
+        let r = resource(
+            &obuk,
+            "https://mtls.bank.example/",
+            "https://rs.bank.example:8445/",
+        );
+        let base = "https://rs.bank.example:8445/open-banking/v3.1/aisp/";
+        assert_eq!(
+            r,
+            json!({"resourceUrl": base, "resourceUrlAccountRequests": base,
+                   "resourceUrlAccountsResource": base})
+        );
+        let plain = Variant::parse(PLAIN_DPOP).unwrap();
+        assert_eq!(
+            resource(
+                &plain,
+                "https://mtls.bank.example/",
+                "https://rs.bank.example/"
+            ),
+            json!({"resourceUrl": "https://mtls.bank.example/userinfo"})
+        );
+    }
+
+    #[test]
+    fn the_checked_in_examples_are_configs_the_harness_reads() {
+        use crate::config::{Config, ObEndpoint};
+        let examples = [
+            include_str!("../suite/fapi1-advanced-final.example.json"),
+            include_str!("../suite/fapi2-security-profile-final.example.json"),
+            include_str!("../suite/fapi2-message-signing-final.example.json"),
+        ];
+        for text in examples {
+            let config: Config = serde_json::from_str(text).unwrap();
+            assert!(
+                config
+                    .resource_string("resourceUrl")
+                    .unwrap()
+                    .ends_with("/userinfo")
+            );
+        }
+        let obuk: Config = serde_json::from_str(include_str!(
+            "../suite/fapi1-advanced-final.openbanking_uk.example.json"
+        ))
+        .unwrap();
+        for endpoint in [ObEndpoint::AccountRequests, ObEndpoint::AccountsResource] {
+            assert!(
+                obuk.ob_base_url(endpoint)
+                    .unwrap()
+                    .ends_with("/open-banking/v3.1/aisp/")
+            );
+        }
+    }
+
+    #[test]
+    fn uk_ob_clients_bind_client_credentials_tokens_to_their_certificate() {
+        let m = ClientMaterial {
+            client_id: "c1".to_owned(),
+            private_jwk: json!({}),
+            public_jwk: json!({"kty": "RSA"}),
+            cert_pem: String::new(),
+            key_pem: String::new(),
+            subject_dn: "CN=c1".to_owned(),
+        };
+        let redirect = ["https://tpp.example/cb".to_owned()];
+        let obuk = client_metadata(&Variant::parse(OBUK_DPOP).unwrap(), &m, &redirect);
+        assert_eq!(obuk["tls_client_certificate_bound_access_tokens"], true);
+        assert!(obuk.get("dpop_bound_access_tokens").is_none());
+        assert_eq!(obuk["tls_client_auth_subject_dn"], "CN=c1");
+        let plain = client_metadata(&Variant::parse(PLAIN_DPOP).unwrap(), &m, &redirect);
+        assert_eq!(plain["dpop_bound_access_tokens"], true);
+    }
 }

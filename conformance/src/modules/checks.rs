@@ -155,7 +155,7 @@ async fn par_with_aud(env: &Env, aud: Value) -> Result<Reply, Failure> {
             env.assertion(&env.tpp1, aud, |_| {}),
         ),
     ];
-    let params = env.auth_params(&env.tpp1);
+    let params = env.auth_params(&env.tpp1).await?;
     if env.variant.signed_requests() {
         form.push(("request".to_owned(), env.request_object(&env.tpp1, &params)));
     } else {

@@ -203,7 +203,7 @@ async fn flow(
     par: Option<Edit<'_>>,
     edit: Edit<'_>,
 ) -> Result<String, Failure> {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let reply = push(env, &p, par.map(|e| (key, e))).await?;
     let code = code_after(env, &p, &reply).await?;
     let reply = token(env, &code, key, edit).await?;
@@ -248,16 +248,16 @@ pub(super) async fn par_binding_success(env: &Env) -> ModuleResult {
 }
 
 /// Client 1's usual parameters with a `dpop_jkt` that is not `key`'s.
-fn with_wrong_dpop_jkt(env: &Env, key: &Jwk) -> Result<Map<String, Value>, Failure> {
+async fn with_wrong_dpop_jkt(env: &Env, key: &Jwk) -> Result<Map<String, Value>, Failure> {
     let jkt = thumbprint(key).ok_or_else(|| fail("GenerateDpopKey", "no thumbprint"))?;
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("dpop_jkt".to_owned(), json!(flip(&jkt)));
     Ok(p)
 }
 
 pub(super) async fn mismatched_dpop_jkt_at_par(env: &Env) -> ModuleResult {
     let key = new_key()?;
-    let p = with_wrong_dpop_jkt(env, &key)?;
+    let p = with_wrong_dpop_jkt(env, &key).await?;
     par_jkt_refused(&push(env, &p, Some((&key, &keep))).await?)?;
     Ok(Outcome::Passed)
 }
@@ -286,7 +286,7 @@ fn token_jkt_refused(reply: &Reply) -> Check {
 
 pub(super) async fn mismatched_dpop_jkt_at_token(env: &Env) -> ModuleResult {
     let key = new_key()?;
-    let p = with_wrong_dpop_jkt(env, &key)?;
+    let p = with_wrong_dpop_jkt(env, &key).await?;
     let reply = push(env, &p, None).await?;
     let code = code_after(env, &p, &reply).await?;
     token_jkt_refused(&token(env, &code, &key, &keep).await?)?;
@@ -295,7 +295,7 @@ pub(super) async fn mismatched_dpop_jkt_at_token(env: &Env) -> ModuleResult {
 
 pub(super) async fn mismatched_proof_jkt_at_token(env: &Env) -> ModuleResult {
     let key = new_key()?;
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let reply = push(env, &p, Some((&key, &keep))).await?;
     let code = code_after(env, &p, &reply).await?;
     let other = new_key()?;

@@ -2,9 +2,9 @@
 //! of parameters inside and outside the request object, request objects it must refuse, client
 //! authentication at the token endpoint, and the access token at the protected resource.
 //!
-//! The protected resource is the UserInfo endpoint (on the mTLS listener): Consentry serves no
-//! other resource in the `plain_fapi` profile. What only a resource API can show (the
-//! `x-fapi-interaction-id` echo) is the OBUK accounts API's concern and not checked here.
+//! The protected resource is the UserInfo endpoint (on the mTLS listener) in the `plain_fapi`
+//! profile, and the UK OB `accounts` in `openbanking_uk`, where the `x-fapi-interaction-id`
+//! echo is checked too (see `obuk`).
 
 use serde_json::{Map, Value, json};
 
@@ -33,14 +33,14 @@ pub(super) struct Request {
 
 impl Request {
     /// The variant's request for `tpp`, the same inside and outside.
-    pub fn new(env: &Env, tpp: &Tpp) -> Request {
-        let params = env.auth_params(tpp);
-        Request {
+    pub async fn new(env: &Env, tpp: &Tpp) -> Result<Request, Failure> {
+        let params = env.auth_params(tpp).await?;
+        Ok(Request {
             outer: params.clone(),
             inner: params,
             jwt: None,
             expose: &[],
-        }
+        })
     }
 
     /// Sets `key` both inside and outside.
@@ -256,7 +256,9 @@ pub(super) async fn complete(
     let code = check_callback(env, tpp, inner, &got)?;
     code_in_fragment(env, fragment)?;
     let reply = redeem(env, tpp, &code, VERIFIER).await?;
-    check_token_response(env, tpp, &reply, inner.get("nonce"))
+    let body = check_token_response(env, tpp, &reply, inner.get("nonce"))?;
+    super::obuk::request_protected_resource(env, tpp, &body).await?;
+    Ok(body)
 }
 
 /// The code of a hybrid (FAPI 1 `code id_token`) response comes in the fragment, never the query
@@ -282,7 +284,7 @@ pub(super) fn landed(sent: Sent) -> Result<Landing, Failure> {
     }
 }
 
-fn has_error(landing: &Landing) -> bool {
+pub(super) fn has_error(landing: &Landing) -> bool {
     matches!(landing, Landing::Callback { params, .. } if params.contains_key("error"))
 }
 
@@ -292,7 +294,7 @@ pub(super) fn openid(v: &crate::plan::Variant) -> bool {
 }
 
 pub(super) async fn with_64_char_nonce(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let nonce = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -341,7 +343,7 @@ fn long_nonce_refused(
 }
 
 pub(super) async fn response_mode_query(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.set("response_mode", json!("query"));
     let landing = match send_request(env, &env.tpp1, &r, true).await? {
         Sent::ParRefused(reply) => {
@@ -395,7 +397,7 @@ fn response_mode_query_verdict(state: Option<&Value>, landing: &Landing) -> Modu
 }
 
 pub(super) async fn different_nonce_outside(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let other: String = uuid::Uuid::new_v4()
         .simple()
         .to_string()
@@ -423,7 +425,7 @@ pub(super) async fn different_nonce_outside(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn state_only_outside(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.inner.remove("state");
     let landing = landed(send_request(env, &env.tpp1, &r, true).await?)?;
     match state_only_outside_verdict(r.outer.get("state"), &landing)? {
@@ -477,7 +479,7 @@ fn state_only_outside_verdict(
 }
 
 pub(super) async fn redirect_uri_in_authorization_request(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.outer.remove("redirect_uri");
     r.inner.remove("redirect_uri");
     match send_request(env, &env.tpp1, &r, true).await? {
@@ -502,7 +504,7 @@ async fn refused(env: &Env, r: &Request, refusal: &Refusal) -> ModuleResult {
 }
 
 pub(super) async fn request_object_without_scope(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.inner.remove("scope");
     refused(
         env,
@@ -525,7 +527,7 @@ pub(super) async fn request_object_without_scope(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn request_object_without_nonce(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.inner.remove("nonce");
     refused(
         env,
@@ -546,7 +548,7 @@ pub(super) async fn request_object_without_nonce(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn request_object_without_redirect_uri(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.inner.remove("redirect_uri");
     refused(
         env,
@@ -583,7 +585,7 @@ fn unusable_request_object(env: &Env, plain_error_for_jarm: bool) -> Refusal {
 }
 
 pub(super) async fn request_object_nbf_over_60(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let nbf = now() - 70 * 60;
     r.jwt = Some(adjusted_request_object(env, &env.tpp1, &r.inner, |c| {
         c.insert("nbf".to_owned(), json!(nbf));
@@ -592,7 +594,7 @@ pub(super) async fn request_object_nbf_over_60(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn request_object_alg_none(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let claims = request_object_claims(env, &env.tpp1, &r.inner, |_| {});
     let header = json!({"alg": "none"}).to_string();
     let payload = Value::Object(claims).to_string();
@@ -611,7 +613,7 @@ pub(super) async fn request_object_alg_none(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn request_object_invalid_signature(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let jwt = adjusted_request_object(env, &env.tpp1, &r.inner, |_| {});
     r.jwt = Some(invalidate_signature(&jwt).ok_or_else(|| {
         fail(
@@ -719,18 +721,20 @@ pub(super) fn assertion_auth(tpp: &Tpp, assertion: String) -> Vec<(String, Strin
     ]
 }
 
-/// A request to the protected resource (the UserInfo endpoint on the mTLS listener) over `client`
-/// with `token` under the scheme `token_type` (with a DPoP proof for a DPoP token), plus
+/// A request to the protected resource over `client` with `token` under the scheme `token_type`
+/// (with a DPoP proof by `key` for a DPoP token: the run's key, or another for a test), plus
 /// `headers`; with `in_query`, the token goes only in the query (`DisallowAccessTokenInQuery`).
+/// The resource is the UK OB `accounts` in that profile, else the UserInfo endpoint on the mTLS
+/// listener.
 pub(super) async fn call_resource(
     env: &Env,
     client: &reqwest::Client,
-    token: &str,
-    token_type: &str,
+    (token, token_type): (&str, &str),
     headers: &[(&str, String)],
     in_query: bool,
+    key: &josekit::jwk::Jwk,
 ) -> Result<Reply, Failure> {
-    let url = env.endpoint("userinfo_endpoint");
+    let url = super::obuk::resource_url(env)?;
     let mut req = if in_query {
         let mut with_token = url::Url::parse(&url)
             .map_err(|e| fail("GetResourceEndpointConfiguration", e.to_string()))?;
@@ -743,10 +747,7 @@ pub(super) async fn call_resource(
             .get(&url)
             .header("Authorization", format!("{token_type} {token}"));
         if token_type.eq_ignore_ascii_case("dpop") {
-            req = req.header(
-                "DPoP",
-                env.dpop_proof(&env.dpop_key(), "GET", &url, Some(token)),
-            );
+            req = req.header("DPoP", env.dpop_proof(key, "GET", &url, Some(token)));
         }
         req
     };
@@ -757,7 +758,7 @@ pub(super) async fn call_resource(
 }
 
 /// A successful resource response: 200 or 201, a `Date` within 5 minutes, JSON.
-fn resource_ok(reply: &Reply) -> Check {
+pub(super) fn resource_ok(reply: &Reply) -> Check {
     ensure(
         reply.status == 200 || reply.status == 201,
         "EnsureHttpStatusCodeIs200or201",
@@ -779,7 +780,7 @@ fn resource_ok(reply: &Reply) -> Check {
     )
 }
 
-fn access_token(body: &Value) -> Result<(String, String), Failure> {
+pub(super) fn access_token(body: &Value) -> Result<(String, String), Failure> {
     let token = body["access_token"]
         .as_str()
         .ok_or_else(|| fail("ExtractAccessTokenFromTokenResponse", "no access_token"))?;
@@ -787,22 +788,45 @@ fn access_token(body: &Value) -> Result<(String, String), Failure> {
     Ok((token.to_owned(), token_type.to_owned()))
 }
 
-/// The resource checks of the FAPI 1 happy path, with the token responses of client 1 (`first`)
-/// and client 2 (`second`): each token works with its own certificate and the FAPI headers;
-/// client 1's is refused in the query and accepted with other `Accept` values; client 2's is
-/// refused over client 1's certificate.
+/// The resource checks of the happy path (the suite's `requestProtectedResource` and
+/// `verifyAccessTokenWithResourceEndpoint`), with the token responses of client 1 (`first`) and
+/// client 2 (`second`): in the UK OB profile first the TLS of the account-request and accounts
+/// endpoints; each token works with its own certificate or DPoP key and the FAPI headers (the
+/// interaction id echoed, in the UK OB profile); client 1's is refused in the query and accepted
+/// with an IPv6 customer address and other `Accept` values; client 2's is refused over client
+/// 1's certificate or with another DPoP key.
 pub(super) async fn happy_path_resource_checks(env: &Env, first: &Value, second: &Value) -> Check {
     let (token1, type1) = access_token(first)?;
     let (token2, type2) = access_token(second)?;
+    let obuk = env.variant.profile == crate::plan::Profile::OpenBankingUk;
+    if obuk {
+        for url in super::obuk::resource_endpoints(env)? {
+            super::tls::fapi_tls_at(env, &url).await?;
+        }
+    }
+    let key = env.dpop_key();
+    let interaction = uuid::Uuid::new_v4().to_string();
     let mut headers = vec![
         ("x-fapi-auth-date", http_date(now())),
         ("x-fapi-customer-ip-address", "198.51.100.119".to_owned()),
-        ("x-fapi-interaction-id", uuid::Uuid::new_v4().to_string()),
+        ("x-fapi-interaction-id", interaction.clone()),
     ];
-    resource_ok(&call_resource(env, &env.tpp1.mtls, &token1, &type1, &headers, false).await?)?;
+    let reply = call_resource(
+        env,
+        &env.tpp1.mtls,
+        (&token1, &type1),
+        &headers,
+        false,
+        &key,
+    )
+    .await?;
+    resource_ok(&reply)?;
+    if obuk {
+        super::obuk::interaction_id_checks(&reply, Some(&interaction))?;
+    }
 
     token_in_query_refused(
-        &call_resource(env, &env.tpp1.mtls, &token1, &type1, &headers, true).await?,
+        &call_resource(env, &env.tpp1.mtls, (&token1, &type1), &headers, true, &key).await?,
     )?;
 
     headers.retain(|(n, _)| *n != "x-fapi-customer-ip-address");
@@ -810,20 +834,53 @@ pub(super) async fn happy_path_resource_checks(env: &Env, first: &Value, second:
     let mut utf8 = headers.clone();
     utf8.push(("Accept", "application/json;charset=UTF-8".to_owned()));
     utf8.push(("Accept-Charset", "UTF-8".to_owned()));
-    resource_ok(&call_resource(env, &env.tpp1.mtls, &token1, &type1, &utf8, false).await?)?;
+    resource_ok(&call_resource(env, &env.tpp1.mtls, (&token1, &type1), &utf8, false, &key).await?)?;
     let mut permissive = headers.clone();
     permissive.push((
         "Accept",
         "application/json, application/*+json, */*".to_owned(),
     ));
-    resource_ok(&call_resource(env, &env.tpp1.mtls, &token1, &type1, &permissive, false).await?)?;
+    resource_ok(
+        &call_resource(
+            env,
+            &env.tpp1.mtls,
+            (&token1, &type1),
+            &permissive,
+            false,
+            &key,
+        )
+        .await?,
+    )?;
 
     let second_headers = [("x-fapi-interaction-id", uuid::Uuid::new_v4().to_string())];
-    resource_ok(
-        &call_resource(env, &env.tpp2.mtls, &token2, &type2, &second_headers, false).await?,
-    )?;
+    let reply = call_resource(
+        env,
+        &env.tpp2.mtls,
+        (&token2, &type2),
+        &second_headers,
+        false,
+        &key,
+    )
+    .await?;
+    resource_ok(&reply)?;
+    if obuk {
+        super::obuk::interaction_id_checks(&reply, None)?;
+    }
+    // Client 1's certificate, or client 1's DPoP key: another key than the token's.
+    let other_key =
+        josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+            .map_err(transport)?
+            .to_jwk_key_pair();
     crossed_token_refused(
-        &call_resource(env, &env.tpp1.mtls, &token2, &type2, &second_headers, false).await?,
+        &call_resource(
+            env,
+            &env.tpp1.mtls,
+            (&token2, &type2),
+            &second_headers,
+            false,
+            &other_key,
+        )
+        .await?,
     )
 }
 
@@ -856,13 +913,20 @@ fn crossed_token_refused(reply: &Reply) -> Check {
     )
 }
 
+/// access-token-type-header-case-sensitivity: the token type with its case inverted is accepted
+/// by the protected resource. In the UK OB profile that is `accounts`, for OpenID and plain OAuth
+/// tokens alike; otherwise the UserInfo endpoint, which only an OpenID token may call: with
+/// `plain_oauth` and `plain_fapi` no resource of Consentry takes the token (the account APIs
+/// need a consent, which only the UK OB profile binds), so the module is skipped there.
 pub(super) async fn access_token_type_case(env: &Env) -> ModuleResult {
-    if !env.variant.openid {
+    if !env.variant.openid && env.variant.profile == crate::plan::Profile::PlainFapi {
         return Ok(Outcome::Skipped(
-            "the only protected resource, the UserInfo endpoint, needs an openid token".to_owned(),
+            "plain_fapi with plain_oauth: the UserInfo endpoint needs an openid token and the \
+             account APIs a UK OB consent; the module runs with fapi_profile=openbanking_uk"
+                .to_owned(),
         ));
     }
-    let body = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    let body = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1).await?).await?;
     let (token, token_type) = access_token(&body)?;
     let inverted: String = token_type
         .chars()
@@ -875,7 +939,18 @@ pub(super) async fn access_token_type_case(env: &Env) -> ModuleResult {
         })
         .collect();
     let headers = [("x-fapi-interaction-id", uuid::Uuid::new_v4().to_string())];
-    resource_ok(&call_resource(env, &env.tpp1.mtls, &token, &inverted, &headers, false).await?)?;
+    let key = env.dpop_key();
+    resource_ok(
+        &call_resource(
+            env,
+            &env.tpp1.mtls,
+            (&token, &inverted),
+            &headers,
+            false,
+            &key,
+        )
+        .await?,
+    )?;
     Ok(Outcome::Passed)
 }
 
@@ -895,7 +970,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The date of a day count since 1970-01-01 (`civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(super) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -909,7 +984,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// `t` as an HTTP date (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
-fn http_date(t: i64) -> String {
+pub(super) fn http_date(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -932,7 +1007,7 @@ fn http_date(t: i64) -> String {
 }
 
 /// An IMF-fixdate as seconds since the epoch.
-fn parse_http_date(s: &str) -> Option<i64> {
+pub(super) fn parse_http_date(s: &str) -> Option<i64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
         return None;

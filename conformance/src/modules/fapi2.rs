@@ -124,7 +124,9 @@ async fn finish(
     code: &str,
 ) -> Result<Value, Failure> {
     let reply = redeem(env, tpp, code, VERIFIER).await?;
-    check_token_response(env, tpp, &reply, sent.get("nonce"))
+    let body = check_token_response(env, tpp, &reply, sent.get("nonce"))?;
+    super::obuk::request_protected_resource(env, tpp, &body).await?;
+    Ok(body)
 }
 
 /// A PAR response of `reply` for the authorization of `sent`, through to the token response.
@@ -229,7 +231,7 @@ pub(super) fn check_error_callback(
 }
 
 pub(super) async fn without_nonce(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.remove("nonce");
     let url = env.authorization_url(&env.tpp1, &p).await?;
     let code = code_from(env, &env.tpp1, &p, &url).await?;
@@ -243,7 +245,7 @@ pub(super) async fn without_nonce(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn nonce_64_chars(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("nonce".to_owned(), json!(random_alnum(64)));
     let url = env.authorization_url(&env.tpp1, &p).await?;
     let code = code_from(env, &env.tpp1, &p, &url).await?;
@@ -254,7 +256,7 @@ pub(super) async fn nonce_64_chars(env: &Env) -> ModuleResult {
 
 pub(super) async fn different_state_outside(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
-    let p = env.auth_params(tpp);
+    let p = env.auth_params(tpp).await?;
     let reply = env.push(tpp, &p, None, None).await.map_err(transport)?;
     let outer = random_alnum(10);
     let url = pushed_url(env, tpp, &request_uri_of(&reply)?, &[("state", &outer)])?;
@@ -283,7 +285,7 @@ pub(super) async fn tolerate_unregistered_redirect(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
     let base = tpp.redirect_uri.split('?').next().unwrap_or_default();
     let bad = format!("{}/{}", base.trim_end_matches('/'), random_alnum(10));
-    let mut p = env.auth_params(tpp);
+    let mut p = env.auth_params(tpp).await?;
     p.insert("redirect_uri".to_owned(), json!(bad));
     let reply = env.push(tpp, &p, None, None).await.map_err(transport)?;
     if !(200..300).contains(&reply.status) {
@@ -328,7 +330,7 @@ pub(super) async fn tolerate_unregistered_redirect(env: &Env) -> ModuleResult {
 
 pub(super) async fn response_type_token(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
-    let mut p = env.auth_params(tpp);
+    let mut p = env.auth_params(tpp).await?;
     p.insert("response_type".to_owned(), json!("token"));
     let reply = env.push(tpp, &p, None, None).await.map_err(transport)?;
     if !(200..300).contains(&reply.status) {
@@ -376,7 +378,7 @@ pub(super) async fn response_type_token(env: &Env) -> ModuleResult {
 
 pub(super) async fn expired_code(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
-    let p = env.auth_params(tpp);
+    let p = env.auth_params(tpp).await?;
     let url = env.authorization_url(tpp, &p).await?;
     let code = code_from(env, tpp, &p, &url).await?;
     // A code lives at most 60 seconds; 2 more for clock skew.
@@ -431,7 +433,7 @@ pub(super) async fn par_url_as_audience(env: &Env) -> ModuleResult {
             || env.endpoint("pushed_authorization_request_endpoint"),
             str::to_owned,
         );
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let assertion = env.assertion(&env.tpp1, json!(par), |_| {});
     let reply = par_with_assertion(env, &p, assertion).await?;
     check_endpoint_error(
@@ -444,7 +446,7 @@ pub(super) async fn par_url_as_audience(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn assertion_8_seconds_ahead(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let ahead = now() + 8;
     let assertion = env.assertion(&env.tpp1, json!(env.issuer), |c| {
         c.insert("iat".to_owned(), json!(ahead));
@@ -464,7 +466,7 @@ pub(super) async fn assertion_8_seconds_ahead(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn assertion_over_60_seconds_ahead(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let now = now();
     let assertion = env.assertion(&env.tpp1, json!(env.issuer), |c| {
         c.insert("iat".to_owned(), json!(now + 62));
@@ -501,7 +503,7 @@ fn request_object_with(
 
 pub(super) async fn request_object_nbf_8_seconds_ahead(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
-    let p = env.auth_params(tpp);
+    let p = env.auth_params(tpp).await?;
     let ahead = now() + 8;
     let jwt = request_object_with(env, tpp, &p, |c| {
         c.insert("nbf".to_owned(), json!(ahead));
@@ -524,7 +526,7 @@ pub(super) async fn request_object_nbf_8_seconds_ahead(env: &Env) -> ModuleResul
 
 pub(super) async fn unsigned_request_at_par(env: &Env) -> ModuleResult {
     let tpp = &env.tpp1;
-    let p = env.auth_params(tpp);
+    let p = env.auth_params(tpp).await?;
     let form = par_form(env, tpp, &p, env.client_auth(tpp, None), Body::Plain);
     let url = env.endpoint("pushed_authorization_request_endpoint");
     let reply = post_par(env, tpp, &form, default_dpop(env, &url)).await?;
@@ -605,11 +607,18 @@ pub(super) async fn claims_parameter_identity_claims(env: &Env) -> ModuleResult 
         .iter()
         .map(|c| ((*c).to_owned(), Value::Null))
         .collect();
-    let mut params = env.auth_params(&env.tpp1);
-    params.insert(
-        "claims".to_owned(),
-        json!({"id_token": requested, "userinfo": requested}),
-    );
+    let mut params = env.auth_params(&env.tpp1).await?;
+    // Added to the claims the profile asks for already (the UK OB consent and acr), as the
+    // suite's AddAllSupportedStandardClaimsToAuthorizationEndpointRequestIdTokenAndUserinfoClaims
+    // adds them.
+    let mut claims = params.get("claims").cloned().unwrap_or_else(|| json!({}));
+    for member in ["id_token", "userinfo"] {
+        let asked = claims[member].as_object().cloned().unwrap_or_default();
+        let mut merged = requested.clone();
+        merged.extend(asked);
+        claims[member] = Value::Object(merged);
+    }
+    env.request_claims(&env.tpp1, &mut params, claims);
     let body = super::flows::full_flow(env, &env.tpp1, &params).await?;
     let id_token = body["id_token"].as_str().unwrap_or_default();
     let id_claims = env.verify_server_jwt(id_token, "ValidateIdTokenSignature")?;

@@ -80,6 +80,7 @@ pub(super) fn check_callback(
             "ValidateIdTokenNonce",
             || format!("nonce {:?}", claims.get("nonce")),
         )?;
+        super::obuk::check_id_token(env, tpp, &claims)?;
         ensure(
             claims.get("c_hash") == Some(&json!(half_hash(&code))),
             "ValidateCHash",
@@ -160,6 +161,7 @@ pub(super) fn check_token_response(
                 || format!("nonce {:?}", claims.get("nonce")),
             )?;
         }
+        super::obuk::check_id_token(env, tpp, &claims)?;
         let at = body["access_token"].as_str().unwrap_or_default();
         if let Some(at_hash) = claims.get("at_hash") {
             ensure(*at_hash == json!(half_hash(at)), "ValidateAtHash", || {
@@ -189,7 +191,8 @@ pub(super) async fn redeem(
     .await
 }
 
-/// Authorization and token exchange for `tpp` with `params`; returns the token response body.
+/// Authorization and token exchange for `tpp` with `params`, then (UK OB profile) the protected
+/// resource as the suite calls it after every flow; returns the token response body.
 pub(super) async fn full_flow(
     env: &Env,
     tpp: &Tpp,
@@ -198,7 +201,9 @@ pub(super) async fn full_flow(
     let got = env.authorize(tpp, params).await?;
     let code = check_callback(env, tpp, params, &got)?;
     let reply = redeem(env, tpp, &code, VERIFIER).await?;
-    check_token_response(env, tpp, &reply, params.get("nonce"))
+    let body = check_token_response(env, tpp, &reply, params.get("nonce"))?;
+    super::obuk::request_protected_resource(env, tpp, &body).await?;
+    Ok(body)
 }
 
 pub(super) async fn discovery(env: &Env) -> ModuleResult {
@@ -299,13 +304,16 @@ pub(super) async fn discovery(env: &Env) -> ModuleResult {
             || "not true".to_owned(),
         )?;
     }
+    if env.variant.profile == crate::plan::Profile::OpenBankingUk {
+        super::obuk::discovery_checks(d)?;
+    }
     Ok(Outcome::Passed)
 }
 
 pub(super) async fn fapi1_happy_path(env: &Env) -> ModuleResult {
-    let first = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    let first = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1).await?).await?;
     // Client 2: a 128-character state, a 43-character nonce, a redirect URI with a query.
-    let mut p = env.auth_params(&env.tpp2);
+    let mut p = env.auth_params(&env.tpp2).await?;
     p.insert("state".to_owned(), json!("s".repeat(128)));
     p.insert("nonce".to_owned(), json!("n".repeat(43)));
     let second = full_flow(env, &env.tpp2, &p).await?;
@@ -313,9 +321,15 @@ pub(super) async fn fapi1_happy_path(env: &Env) -> ModuleResult {
     Ok(Outcome::Passed)
 }
 
+/// happy-flow: both clients through the whole flow; then, where a protected resource takes the
+/// tokens (the UK OB `accounts`, or UserInfo for OpenID tokens), the resource checks of the
+/// suite's happy flow, as in FAPI 1.
 pub(super) async fn fapi2_happy_flow(env: &Env) -> ModuleResult {
-    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
-    full_flow(env, &env.tpp2, &env.auth_params(&env.tpp2)).await?;
+    let first = full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1).await?).await?;
+    let second = full_flow(env, &env.tpp2, &env.auth_params(&env.tpp2).await?).await?;
+    if env.variant.openid || env.variant.profile == crate::plan::Profile::OpenBankingUk {
+        super::fapi1::happy_path_resource_checks(env, &first, &second).await?;
+    }
     Ok(Outcome::Passed)
 }
 
@@ -374,13 +388,13 @@ fn access_denied(landing: &Landing, state: Option<&Value>) -> ModuleResult {
 }
 
 pub(super) async fn user_rejects(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let url = env.authorization_url(&env.tpp1, &p).await?;
     access_denied(&env.browse(&url, false).await?, p.get("state"))
 }
 
 pub(super) async fn unregistered_redirect(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert(
         "redirect_uri".to_owned(),
         json!("https://attacker.example/callback"),
@@ -407,14 +421,14 @@ pub(super) async fn unregistered_redirect(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn without_state(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.remove("state");
     full_flow(env, &env.tpp1, &p).await?;
     Ok(Outcome::Passed)
 }
 
 pub(super) async fn other_scope_order(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     let reversed: Vec<&str> = p["scope"]
         .as_str()
         .unwrap_or_default()
@@ -427,7 +441,7 @@ pub(super) async fn other_scope_order(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn long_nonce(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     if !p.contains_key("nonce") {
         return Ok(Outcome::Skipped("no nonce in this variant".to_owned()));
     }
@@ -437,14 +451,14 @@ pub(super) async fn long_nonce(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn long_state(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("state".to_owned(), json!("s".repeat(384)));
     full_flow(env, &env.tpp1, &p).await?;
     Ok(Outcome::Passed)
 }
 
 pub(super) async fn response_type_code_without_jarm(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("response_type".to_owned(), json!("code"));
     p.remove("response_mode");
     refused(
@@ -463,7 +477,7 @@ pub(super) async fn response_type_code_without_jarm(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn without_request_object(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let endpoint = env.discovery["authorization_endpoint"]
         .as_str()
         .unwrap_or_default();
@@ -484,7 +498,7 @@ pub(super) async fn without_request_object(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn fapi2_hybrid_refused(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("response_type".to_owned(), json!("code id_token"));
     refused(
         env,
@@ -498,7 +512,7 @@ pub(super) async fn fapi2_hybrid_refused(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn fapi2_unpushed_refused(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let endpoint = env.discovery["authorization_endpoint"]
         .as_str()
         .unwrap_or_default();
@@ -604,7 +618,7 @@ async fn request_object_refused(
     env: &Env,
     adjust: impl FnOnce(&mut Map<String, Value>),
 ) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let jwt = adjusted_request_object(env, &env.tpp1, &p, adjust, None);
     refused(
         env,
@@ -657,7 +671,7 @@ pub(super) async fn request_object_exp_over_60(env: &Env) -> ModuleResult {
 
 pub(super) async fn request_object_rs256(env: &Env) -> ModuleResult {
     // RS256 with the client's own RSA key: the server must refuse the algorithm.
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let now = now();
     let mut claims = p.clone();
     claims.insert("iss".to_owned(), json!(env.tpp1.client_id));
@@ -686,7 +700,7 @@ pub(super) async fn request_object_rs256(env: &Env) -> ModuleResult {
 
 pub(super) async fn request_object_other_key(env: &Env) -> ModuleResult {
     // Client 1's request, signed with client 2's key.
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let jwt = adjusted_request_object(
         env,
         &env.tpp2,
@@ -708,7 +722,7 @@ pub(super) async fn request_object_other_key(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn request_object_multiple_aud(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let jwt = adjusted_request_object(
         env,
         &env.tpp1,
@@ -768,7 +782,7 @@ pub(super) async fn request_object_multiple_aud(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn code_for(env: &Env, tpp: &Tpp) -> Result<String, Failure> {
-    let p = env.auth_params(tpp);
+    let p = env.auth_params(tpp).await?;
     let got = env.authorize(tpp, &p).await?;
     check_callback(env, tpp, &p, &got)
 }
@@ -793,7 +807,7 @@ fn expect_error(
 }
 
 pub(super) async fn valid_pkce(env: &Env) -> ModuleResult {
-    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1)).await?;
+    full_flow(env, &env.tpp1, &env.auth_params(&env.tpp1).await?).await?;
     Ok(Outcome::Passed)
 }
 
@@ -994,7 +1008,7 @@ async fn pushed_url(env: &Env, tpp: &Tpp, params: &Map<String, Value>) -> Result
 }
 
 pub(super) async fn par_reuse(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let url = pushed_url(env, &env.tpp1, &p).await?;
     match env.browse(&url, true).await? {
         Landing::Callback { params, .. } => {
@@ -1018,7 +1032,7 @@ pub(super) async fn par_reuse(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn par_reuse_before_completion(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let url = pushed_url(env, &env.tpp1, &p).await?;
     // Visit it once without completing (a fresh browser), then complete it in another.
     let first = env.tpp1.plain.get(&url).send().await.map_err(transport)?;
@@ -1040,7 +1054,7 @@ pub(super) async fn par_reuse_before_completion(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn par_other_client(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let url = pushed_url(env, &env.tpp1, &p).await?;
     let stolen = url.replace(
         &format!("client_id={}", env.tpp1.client_id),
@@ -1063,7 +1077,7 @@ pub(super) async fn par_with_request_uri(env: &Env) -> ModuleResult {
         "request_uri".to_owned(),
         "urn:ietf:params:oauth:request_uri:abc".to_owned(),
     ));
-    for (k, v) in env.auth_params(&env.tpp1) {
+    for (k, v) in env.auth_params(&env.tpp1).await? {
         if k != "client_id" {
             form.push((k, v.as_str().unwrap_or_default().to_owned()));
         }
@@ -1095,7 +1109,7 @@ pub(super) async fn par_get(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn par_pkce_required(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.remove("code_challenge");
     p.remove("code_challenge_method");
     refused(
@@ -1110,7 +1124,7 @@ pub(super) async fn par_pkce_required(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn par_plain_pkce(env: &Env) -> ModuleResult {
-    let mut p = env.auth_params(&env.tpp1);
+    let mut p = env.auth_params(&env.tpp1).await?;
     p.insert("code_challenge".to_owned(), json!(VERIFIER));
     p.insert("code_challenge_method".to_owned(), json!("plain"));
     refused(
@@ -1160,7 +1174,7 @@ fn other_dpop_key_refused(reply: &Reply) -> Check {
 }
 
 pub(super) async fn refresh_token(env: &Env) -> ModuleResult {
-    let p = env.auth_params(&env.tpp1);
+    let p = env.auth_params(&env.tpp1).await?;
     let body = full_flow(env, &env.tpp1, &p).await?;
     let Some(refresh) = body["refresh_token"].as_str() else {
         return Ok(Outcome::Skipped(

@@ -7,6 +7,7 @@ mod dpop;
 mod fapi1;
 mod fapi2;
 mod flows;
+pub(crate) mod obuk;
 mod par;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -107,6 +108,9 @@ fn signed_openid_requests(v: &Variant) -> bool {
 }
 fn fapi2_dpop(v: &Variant) -> bool {
     fapi2(v) && v.dpop()
+}
+fn openbanking_uk(v: &Variant) -> bool {
+    v.profile == crate::plan::Profile::OpenBankingUk
 }
 
 /// Every module, in the order the report lists them.
@@ -521,6 +525,17 @@ pub fn all() -> Vec<Module> {
             "par-ensure-client-assertion-with-wrong-sub-fails",
             par::fapi1_pushed_private_key_jwt,
             par::assertion_wrong_sub
+        ),
+        // UK Open Banking
+        module!(
+            "ensure-server-handles-non-matching-intent-id",
+            openbanking_uk,
+            obuk::non_matching_intent
+        ),
+        module!(
+            "test-essential-acr-sca-claim",
+            openbanking_uk,
+            obuk::essential_acr_sca
         ),
     ]
 }

@@ -138,7 +138,7 @@ fn request_uri_refused(landing: &Landing) -> ModuleResult {
 }
 
 pub(super) async fn expired_request_uri(env: &Env) -> ModuleResult {
-    let r = Request::new(env, &env.tpp1);
+    let r = Request::new(env, &env.tpp1).await?;
     let reply = env
         .push(&env.tpp1, &r.inner, None, None)
         .await
@@ -179,7 +179,7 @@ fn par_url_aud_refused(sent: &Sent) -> ModuleResult {
 }
 
 pub(super) async fn par_url_as_request_object_aud(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     let par_url = env.discovery["pushed_authorization_request_endpoint"].clone();
     r.jwt = Some(adjusted_request_object(env, &env.tpp1, &r.inner, |c| {
         c.insert("aud".to_owned(), par_url);
@@ -216,13 +216,13 @@ fn request_uri_in_request_object_refused(reply: &Reply) -> ModuleResult {
 }
 
 pub(super) async fn invalid_redirect_uri(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.set("redirect_uri", json!("https://junk.io/junk/callback"));
     refused_at_par(env, &r, invalid_redirect_uri_refused).await
 }
 
 pub(super) async fn request_uri_in_request_object(env: &Env) -> ModuleResult {
-    let mut r = Request::new(env, &env.tpp1);
+    let mut r = Request::new(env, &env.tpp1).await?;
     r.set(
         "request_uri",
         json!("urn%3Aexample%3Abwc4JK-ESC0w8acc191e-Y1LTC2"),
@@ -231,7 +231,7 @@ pub(super) async fn request_uri_in_request_object(env: &Env) -> ModuleResult {
 }
 
 pub(super) async fn without_duplicate_parameters(env: &Env) -> ModuleResult {
-    let r = Request::new(env, &env.tpp1);
+    let r = Request::new(env, &env.tpp1).await?;
     let landing = landed(send_request(env, &env.tpp1, &r, false).await?)?;
     complete(env, &env.tpp1, &r.inner, landing).await?;
     Ok(Outcome::Passed)
@@ -245,7 +245,7 @@ async fn flow_with_assertion_audiences(
     token_aud: Value,
 ) -> ModuleResult {
     let tpp = &env.tpp1;
-    let r = Request::new(env, tpp);
+    let r = Request::new(env, tpp).await?;
     let url = if env.variant.pushed() {
         let assertion = env.assertion(tpp, par_aud, |_| {});
         let reply = env
@@ -314,7 +314,7 @@ async fn assertion_refused_at_par(
     adjust: impl FnOnce(&mut Map<String, Value>),
 ) -> ModuleResult {
     let tpp = &env.tpp1;
-    let r = Request::new(env, tpp);
+    let r = Request::new(env, tpp).await?;
     let assertion = env.assertion(tpp, json!(env.issuer), adjust);
     let reply = env
         .push_authenticated(tpp, &r.inner, None, assertion_auth(tpp, assertion))

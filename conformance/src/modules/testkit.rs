@@ -19,6 +19,10 @@ pub const ISSUER: &str = "https://as.example";
 pub const FAPI2: &str = "fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=mtls][openid=openid_connect][fapi_profile=plain_fapi]";
 pub const FAPI2_DPOP: &str = "fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=dpop][openid=openid_connect][fapi_profile=plain_fapi]";
 pub const FAPI1: &str = "fapi1-advanced-final[client_auth_type=private_key_jwt][fapi_response_mode=plain_response][fapi_auth_request_method=by_value][fapi_profile=plain_fapi]";
+pub const FAPI1_OBUK: &str = "fapi1-advanced-final[client_auth_type=private_key_jwt][fapi_response_mode=plain_response][fapi_auth_request_method=by_value][fapi_profile=openbanking_uk]";
+pub const FAPI2_OBUK: &str = "fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=dpop][openid=openid_connect][fapi_profile=openbanking_uk]";
+/// The UK OB base URL of the recorded configurations (`resource.resourceUrl`).
+pub const RESOURCE: &str = "https://rs.example/open-banking/v3.1/aisp/";
 pub const FAPI1_JARM: &str = "fapi1-advanced-final[client_auth_type=private_key_jwt][fapi_response_mode=jarm][fapi_auth_request_method=pushed][fapi_profile=plain_fapi]";
 
 pub struct Fixture {
@@ -49,6 +53,7 @@ pub fn fixture_with(plan: &str, discovery: Value) -> Fixture {
     let config = serde_json::from_value(json!({
         "server": {"discoveryUrl": format!("{ISSUER}/.well-known/openid-configuration")},
         "client": client, "client2": client, "mtls": mtls, "mtls2": mtls, "browser": [],
+        "resource": {"resourceUrl": RESOURCE},
     }))
     .unwrap();
     let mut server_key = RsaKeyPair::generate(2048).unwrap().to_jwk_key_pair();

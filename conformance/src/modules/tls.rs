@@ -1,4 +1,4 @@
-//! The TLS of the mTLS listener as FAPI requires it (FAPI 1 Advanced 8.5, FAPI 2 SP 5.2.1): TLS
+//! The TLS of a listener (the mTLS one, the resource one) as FAPI requires it (FAPI 1 Advanced 8.5, FAPI 2 SP 5.2.1): TLS
 //! 1.2 only with the ECDHE-RSA AES-GCM suites (DHE is not offered here), or TLS 1.3. TLS 1.0 and
 //! 1.1 cannot be offered by this client's TLS library; the server's refusal of them is tested in
 //! the server's own suite.
@@ -43,14 +43,15 @@ fn client(
         .map_err(transport)
 }
 
-/// Connects to the token endpoint with one suite and one version; whether the handshake worked.
+/// Connects to `url` with one suite and one version; whether the handshake worked (any HTTP
+/// answer).
 async fn handshake(
     env: &Env,
+    url: &str,
     suite: SupportedCipherSuite,
     version: &'static SupportedProtocolVersion,
 ) -> Result<bool, crate::env::Failure> {
-    let url = env.endpoint("token_endpoint");
-    Ok(client(env, suite, version)?.post(&url).send().await.is_ok())
+    Ok(client(env, suite, version)?.get(url).send().await.is_ok())
 }
 
 /// Which handshakes with the token endpoint's listener worked.
@@ -83,29 +84,38 @@ fn judge(h: Handshakes) -> Check {
     })
 }
 
+/// The TLS of the token endpoint's listener.
 pub(super) async fn fapi_tls(env: &Env) -> Check {
+    fapi_tls_at(env, &env.endpoint("token_endpoint")).await
+}
+
+/// The TLS of the listener serving `url` (the suite's `checkEndpointTLS` of an endpoint).
+pub(super) async fn fapi_tls_at(env: &Env, url: &str) -> Check {
     let tls12 = &rustls::version::TLS12;
     let tls13 = &rustls::version::TLS13;
     let handshakes = Handshakes {
         aes128_gcm: handshake(
             env,
+            url,
             cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
             tls12,
         )
         .await?,
         aes256_gcm: handshake(
             env,
+            url,
             cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
             tls12,
         )
         .await?,
         chacha20: handshake(
             env,
+            url,
             cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
             tls12,
         )
         .await?,
-        tls13: handshake(env, cipher_suite::TLS13_AES_128_GCM_SHA256, tls13).await?,
+        tls13: handshake(env, url, cipher_suite::TLS13_AES_128_GCM_SHA256, tls13).await?,
     };
     judge(handshakes)
 }

@@ -1,6 +1,7 @@
-//! Runs every plan-variant of the FAPI plans against a freshly started Consentry (SQLite, demo
-//! customer, two registered test clients per variant with different keys and certificate
-//! subjects). Passes only if every module passes or is listed in `expected-failures.json`.
+//! Runs every plan-variant of the FAPI plans, `plain_fapi` and `openbanking_uk`, against a freshly
+//! started Consentry with its resource APIs (SQLite, the demo bank's customers and accounts, two
+//! registered test clients per variant with different keys and certificate subjects). Passes
+//! only if every module passes or is listed in `expected-failures.json`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,18 +17,19 @@ use consentry_conformance::report;
 use consentry_conformance::suite_config::{self, ClientMaterial, SuiteConfig};
 use consentry_server::clock::{Clock as _, SharedClock, SystemClock};
 use consentry_server::registration::test_client::new_identity;
-use consentry_server::store::{
-    ClientRecord, ClientStatus, ClientStore as _, Role, User, UserStore as _,
-};
+use consentry_server::store::{ClientRecord, ClientStatus, ClientStore as _};
 use consentry_server::tls::local_ca::ensure_local_pki;
 
-const USER: &str = "conformance-psu";
-const PASSWORD: &str = "conformance-password-1";
+/// A customer of the demo bank, with accounts to share.
+const USER: &str = "alice";
+const PASSWORD: &str = "alice-demo-2026";
 
 struct Server {
     running: consentry_server::serve::Running,
     dir: tempfile::TempDir,
     public: String,
+    mtls: String,
+    resource: String,
     ca: String,
 }
 
@@ -44,49 +46,51 @@ async fn start() -> Server {
     config.login.account_max_failures = 100_000;
     // A short request_uri lifetime keeps par-attempt-to-use-expired-request_uri's wait short.
     config.tokens.request_uri_secs = 20;
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mtls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (pp, mp) = (
-        public.local_addr().unwrap().port(),
-        mtls.local_addr().unwrap().port(),
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (public, mtls, admin, resource) = (
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+        bind().await.unwrap(),
     );
-    config.server.issuer = url::Url::parse(&format!("https://localhost:{pp}")).unwrap();
+    let base = |l: &tokio::net::TcpListener| {
+        format!("https://localhost:{}", l.local_addr().unwrap().port())
+    };
+    let (public_base, mtls_base, resource_base) = (base(&public), base(&mtls), base(&resource));
+    config.server.issuer = url::Url::parse(&public_base).unwrap();
     config.server.mtls_addr = mtls.local_addr().unwrap();
-    config.server.mtls_base_url =
-        Some(url::Url::parse(&format!("https://localhost:{mp}")).unwrap());
+    config.server.mtls_base_url = Some(url::Url::parse(&mtls_base).unwrap());
+    config.server.resource_addr = resource.local_addr().unwrap();
+    config.server.resource_base_url = Some(url::Url::parse(&resource_base).unwrap());
     let clock: SharedClock = Arc::new(SystemClock);
     let prepared = consentry_server::serve::prepare(config, clock)
         .await
         .unwrap();
-    let state = prepared.state.clone();
-    let running = consentry_server::serve::start(
+    // The demo bank: customers with accounts, which the UK OB consent page offers to share.
+    let demo = consentry_server::demo::seed(&prepared).await.unwrap();
+    assert!(
+        demo.credentials
+            .iter()
+            .any(|c| c.username == USER && c.password == PASSWORD)
+    );
+    let running = consentry_server::serve::start_with(
         prepared,
         consentry_server::serve::Listeners {
             public,
             mtls,
             admin,
-            resource: None,
+            resource: Some(resource),
         },
+        consentry_resource_apis::router,
     )
     .unwrap();
-    let user = User {
-        id: consentry_server::crypto::new_id(),
-        username: USER.to_owned(),
-        display_name: "Conformance Customer".to_owned(),
-        email: Some("conformance@example.com".to_owned()),
-        phone: Some("+447700900123".to_owned()),
-        role: Role::Customer,
-        password_hash: state.passwords.hash(PASSWORD).await.unwrap(),
-        disabled_at: None,
-        created_at: SystemClock.now(),
-    };
-    state.store.insert_user(&user).await.unwrap();
     let ca = std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap();
     Server {
         running,
         dir,
-        public: format!("https://localhost:{pp}"),
+        public: public_base,
+        mtls: mtls_base,
+        resource: resource_base,
         ca,
     }
 }
@@ -138,6 +142,7 @@ async fn config_for(server: &Server, variant: &Variant, n: usize) -> Config {
         public_base: &server.public,
         clients: [&a, &b],
         redirect_uris: redirects,
+        resource: suite_config::resource(variant, &server.mtls, &server.resource),
         ca_pem: &server.ca,
         username: USER,
         password: PASSWORD,
@@ -146,21 +151,25 @@ async fn config_for(server: &Server, variant: &Variant, n: usize) -> Config {
     serde_json::from_value(json).unwrap()
 }
 
+/// Every variant of the three plans, in both profiles. The suite lets `openbanking_uk` combine
+/// with `plain_oauth` (no variant restriction; the id token checks then have no id token).
 fn variants() -> Vec<Variant> {
     let mut out = Vec::new();
-    for auth in ["private_key_jwt", "mtls"] {
-        for mode in ["plain_response", "jarm"] {
-            for method in ["by_value", "pushed"] {
-                out.push(format!("fapi1-advanced-final[client_auth_type={auth}][fapi_response_mode={mode}][fapi_auth_request_method={method}][fapi_profile=plain_fapi]"));
+    for profile in ["plain_fapi", "openbanking_uk"] {
+        for auth in ["private_key_jwt", "mtls"] {
+            for mode in ["plain_response", "jarm"] {
+                for method in ["by_value", "pushed"] {
+                    out.push(format!("fapi1-advanced-final[client_auth_type={auth}][fapi_response_mode={mode}][fapi_auth_request_method={method}][fapi_profile={profile}]"));
+                }
             }
-        }
-        for plan in [
-            "fapi2-security-profile-final",
-            "fapi2-message-signing-final",
-        ] {
-            for sc in ["mtls", "dpop"] {
-                for oid in ["openid_connect", "plain_oauth"] {
-                    out.push(format!("{plan}[client_auth_type={auth}][sender_constrain={sc}][openid={oid}][fapi_profile=plain_fapi]"));
+            for plan in [
+                "fapi2-security-profile-final",
+                "fapi2-message-signing-final",
+            ] {
+                for sc in ["mtls", "dpop"] {
+                    for oid in ["openid_connect", "plain_oauth"] {
+                        out.push(format!("{plan}[client_auth_type={auth}][sender_constrain={sc}][openid={oid}][fapi_profile={profile}]"));
+                    }
                 }
             }
         }
