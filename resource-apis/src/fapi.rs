@@ -13,7 +13,8 @@ use consentry_server::clock::UnixTime;
 use crate::Api;
 use crate::error::{ApiError, ObErrorCode};
 
-pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
+pub use consentry_server::http::fapi::INTERACTION_ID;
+use consentry_server::http::fapi::presented_interaction_id;
 pub const AUTH_DATE: HeaderName = HeaderName::from_static("x-fapi-auth-date");
 pub const CUSTOMER_IP: HeaderName = HeaderName::from_static("x-fapi-customer-ip-address");
 
@@ -51,25 +52,13 @@ fn stamp(mut response: Response<Body>, interaction: Option<&str>, now: UnixTime)
 
 /// The request's interaction id, or a new UUID. A present one must be printable and short.
 pub fn interaction_id(headers: &HeaderMap) -> Result<String, ApiError> {
-    let mut values = headers.get_all(INTERACTION_ID).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(uuid::Uuid::new_v4().to_string()),
-        (Some(v), None) => {
-            let s = v.to_str().unwrap_or_default().trim();
-            if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-                Err(ApiError::header(
-                    ObErrorCode::HeaderInvalid,
-                    "x-fapi-interaction-id",
-                    "x-fapi-interaction-id must be a UUID",
-                ))
-            } else {
-                Ok(s.to_owned())
-            }
-        }
-        (Some(_), Some(_)) => Err(ApiError::header(
+    match presented_interaction_id(headers) {
+        Ok(Some(id)) => Ok(id.to_owned()),
+        Ok(None) => Ok(uuid::Uuid::new_v4().to_string()),
+        Err(e) => Err(ApiError::header(
             ObErrorCode::HeaderInvalid,
             "x-fapi-interaction-id",
-            "x-fapi-interaction-id is given more than once",
+            e.to_string(),
         )),
     }
 }

@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod fapi;
 pub mod health;
 pub mod listener;
 pub mod login;

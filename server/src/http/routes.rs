@@ -54,7 +54,8 @@ pub fn public(state: AppState) -> Router {
                 .layer(map_response_with_state(
                     state.clone(),
                     oauth::dpop_nonce_header,
-                )),
+                ))
+                .layer(axum::middleware::from_fn(super::fapi::interaction_id)),
         )
         .merge(pages)
         .fallback(|| async { super::error::PageError::NotFound })
@@ -69,7 +70,9 @@ pub fn mtls(state: AppState) -> Router {
         .route(TOKEN, post(oauth::token))
         .route(
             USERINFO,
-            get(oauth::userinfo_mtls).post(oauth::userinfo_mtls),
+            get(oauth::userinfo_mtls)
+                .post(oauth::userinfo_mtls)
+                .layer(axum::middleware::from_fn(super::fapi::interaction_id)),
         )
         .layer(map_response_with_state(
             state.clone(),

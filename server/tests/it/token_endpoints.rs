@@ -182,6 +182,10 @@ async fn userinfo_needs_the_certificate_the_token_is_bound_to() {
             .unwrap()
             .starts_with("application/json")
     );
+    let made = r.headers()["x-fapi-interaction-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let claims: Value = r.json().await.unwrap();
     assert_eq!(claims["sub"], id_token["sub"], "{claims}");
     let name = str_of(&claims, "name");
@@ -198,6 +202,19 @@ async fn userinfo_needs_the_certificate_the_token_is_bound_to() {
         2,
         "only what was asked: {claims}"
     );
+
+    // A new FAPI interaction id when the client sent none; the client's own echoed.
+    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    let id = "93bac548-d2de-4546-b106-880a5018460d";
+    let r = client
+        .get(&url)
+        .header("Authorization", &bearer)
+        .header("x-fapi-interaction-id", id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-fapi-interaction-id"], id);
 
     // The scheme is case-insensitive; POST works too.
     let r = get_with(&client, &url, Some(&format!("bEARER {access}")), None).await;
