@@ -1,6 +1,12 @@
 //! The authorization endpoint and the consent step. The validated request waits in the session
 //! while the customer logs in; the consent page approves or refuses; the decision issues the
 //! code and sends the browser back in the client's response mode.
+//!
+//! A request that binds a UK Open Banking consent (`openbanking_intent_id`) gets the consent's
+//! own page instead of the plain scope approval: the permissions and period of an account-access
+//! consent with the customer's accounts to choose, or a payment's payee, amount and reference
+//! with the account to pay from. Approving authorises the consent with those choices and binds
+//! the grant to it; refusing rejects it.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -18,8 +24,9 @@ use super::pages::{PageMeta, render};
 use super::{csrf, routes};
 use crate::app::{App, AppState};
 use crate::clock::UnixTime;
+use crate::consent::{Actor, ConsentKind, ConsentStatus, Permission};
 use crate::protocol::authorize::{
-    AuthorizationRequest, AuthorizeError, ErrorTarget, Params, ResponseType, Source,
+    AuthorizationRequest, AuthorizeError, ErrorTarget, Params, ResponseType, Source, check_intent,
     params_from_pairs, validate,
 };
 use crate::protocol::client::Client;
@@ -27,7 +34,8 @@ use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::response::{Delivery, ResponseParams};
 use crate::protocol::token::{sign_claims, sign_id_token};
 use crate::store::{
-    ClientStore as _, CodeRecord, CodeStore as _, GrantRecord, GrantStore as _, ParStore as _,
+    Account, Authorisation, ClientStore as _, CodeRecord, CodeStore as _, ConsentRecord,
+    ConsentStore as _, GrantRecord, GrantStore as _, LedgerStore as _, ParStore as _,
 };
 
 const PENDING_KEY: &str = "pending_authorization";
@@ -41,6 +49,10 @@ struct Pending {
     /// `prompt=login` or an exceeded `max_age`: the login that was current when the request
     /// came (`login_id`) does not count; a new one is needed.
     stale_login: Option<String>,
+    /// The UK Open Banking consent the request binds (`openbanking_intent_id`), checked at the
+    /// authorization endpoint and again at every later step.
+    #[serde(default)]
+    consent_id: Option<String>,
 }
 
 impl Pending {
@@ -157,11 +169,27 @@ async fn authorize(
     } else {
         None
     };
+    let consent_id = request.intent_id().map(str::to_owned);
     let pending = Pending {
         request,
         par_hash,
         stale_login,
+        consent_id,
     };
+    // The consent is the requesting client's and waits for authorisation, or the client hears
+    // why at once: the OpenID Foundation suite accepts invalid_request for another client's
+    // consent (ensure-server-handles-non-matching-intent-id).
+    if let Some(id) = &pending.consent_id {
+        let consent = app.store.consent(id).await?;
+        if let Err(error) = check_intent(&pending.request, consent.as_ref(), now) {
+            if let Some(cause) = &error.internal {
+                return Err(PageError::internal(cause));
+            }
+            let reason = error.description().unwrap_or_default();
+            tracing::info!(client_id = %client.client_id, reason, "consent not bound");
+            return deliver_error(app, &client, &pending.target(), &error, now).await;
+        }
+    }
     if pending.request.prompt.iter().any(|p| p == "none") {
         let error = if pending.user(user).is_none() {
             OAuthError::new(ErrorCode::LoginRequired, "the customer must log in")
@@ -208,29 +236,504 @@ fn describe_scope(scope: &str) -> (&'static str, String) {
     }
 }
 
+/// One of the customer's accounts as a choice on a consent page.
+#[derive(Debug, Clone, PartialEq)]
+struct AccountChoice {
+    id: String,
+    name: String,
+    detail: String,
+    checked: bool,
+}
+
+impl AccountChoice {
+    fn of(account: &Account, checked: bool) -> Self {
+        let kind = match account.account_subtype.as_str() {
+            "CurrentAccount" => "Current account",
+            "Savings" => "Savings account",
+            "CreditCard" => "Credit card",
+            "Loan" => "Loan",
+            "Mortgage" => "Mortgage",
+            "ChargeCard" => "Charge card",
+            "PrePaidCard" => "Prepaid card",
+            "EMoney" => "E-money account",
+            other => other,
+        };
+        let digits: Vec<char> = account.identification.chars().collect();
+        let last4: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+        AccountChoice {
+            id: account.id.clone(),
+            name: account.nickname.clone(),
+            detail: format!("{kind} ending {last4}, {}", account.currency),
+            checked,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent_accounts.html")]
+struct AccountAccessPage {
+    page: PageMeta,
+    csrf: String,
+    client_name: String,
+    user_name: String,
+    consent_id: String,
+    permissions: Vec<&'static str>,
+    period: String,
+    expiry: String,
+    accounts: Vec<AccountChoice>,
+    error: Option<&'static str>,
+    blocked: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent_payment.html")]
+struct PaymentPage {
+    page: PageMeta,
+    csrf: String,
+    client_name: String,
+    user_name: String,
+    consent_id: String,
+    payment: Initiation,
+    debtor_fixed: Option<AccountChoice>,
+    debtors: Vec<AccountChoice>,
+    error: Option<&'static str>,
+    blocked: Option<&'static str>,
+}
+
+/// A bound consent as the customer decides on it: what it asks for and which of the customer's
+/// accounts may be chosen.
+enum ConsentView {
+    Accounts {
+        permissions: Vec<&'static str>,
+        period: String,
+        expiry: String,
+        /// Every account of the customer: any may be shared.
+        accounts: Vec<Account>,
+    },
+    Payment {
+        initiation: Box<Initiation>,
+        /// The debtor the TPP fixed, when it is one of the customer's accounts.
+        fixed: Option<Account>,
+        /// The accounts the customer may pay from when the TPP fixed none: those in the
+        /// payment's currency.
+        eligible: Vec<Account>,
+        /// Why the payment cannot be approved by this customer, if it cannot.
+        blocked: Option<&'static str>,
+    },
+}
+
+/// What the consent page shows of a payment's `Data.Initiation` (UK OB 3.1).
+#[derive(Debug, Clone, PartialEq)]
+struct Initiation {
+    payee: String,
+    payee_account: String,
+    amount: String,
+    currency: String,
+    reference: Option<String>,
+    details: Option<String>,
+    debtor_given: bool,
+}
+
+impl Initiation {
+    fn parse(body: &str) -> Result<Self, String> {
+        let body: Value = serde_json::from_str(body).map_err(|e| format!("consent body: {e}"))?;
+        let i = body
+            .pointer("/Data/Initiation")
+            .ok_or("consent body without Data.Initiation")?;
+        let text = |path: &str| {
+            i.pointer(path)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let required = |path: &str| text(path).ok_or(format!("consent Initiation without {path}"));
+        let scheme = required("/CreditorAccount/SchemeName")?;
+        let identification = required("/CreditorAccount/Identification")?;
+        Ok(Initiation {
+            payee: text("/CreditorAccount/Name").unwrap_or_else(|| identification.clone()),
+            payee_account: describe_account_id(&scheme, &identification),
+            amount: required("/InstructedAmount/Amount")?,
+            currency: required("/InstructedAmount/Currency")?,
+            reference: text("/RemittanceInformation/Reference"),
+            details: text("/RemittanceInformation/Unstructured"),
+            debtor_given: i.get("DebtorAccount").is_some_and(|d| !d.is_null()),
+        })
+    }
+}
+
+/// An account identification in words: a UK sort code and account number split, an IBAN as is.
+fn describe_account_id(scheme: &str, identification: &str) -> String {
+    let scheme = scheme.trim_start_matches("UK.OBIE.");
+    match scheme {
+        "SortCodeAccountNumber"
+            if identification.len() == 14 && identification.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!(
+                "Sort code {}-{}-{}, account {}",
+                &identification[0..2],
+                &identification[2..4],
+                &identification[4..6],
+                &identification[6..]
+            )
+        }
+        "SortCodeAccountNumber" => format!("Sort code and account number {identification}"),
+        "IBAN" => format!("IBAN {identification}"),
+        other => format!("{other} {identification}"),
+    }
+}
+
+fn formatted(t: UnixTime, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(format).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn day(t: UnixTime) -> String {
+    formatted(
+        t,
+        time::macros::format_description!("[day padding:none] [month repr:long] [year]"),
+    )
+}
+
+fn day_and_time(t: UnixTime) -> String {
+    formatted(
+        t,
+        time::macros::format_description!(
+            "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
+        ),
+    )
+}
+
+/// The transaction period of an account-access consent in words.
+fn period_in_words(from: Option<UnixTime>, to: Option<UnixTime>) -> String {
+    match (from, to) {
+        (Some(f), Some(t)) => format!("From {} to {}", day(f), day(t)),
+        (Some(f), None) => format!("From {} onwards", day(f)),
+        (None, Some(t)) => format!("Up to {}", day(t)),
+        (None, None) => "All dates".to_owned(),
+    }
+}
+
+async fn consent_view(
+    app: &App,
+    consent: &ConsentRecord,
+    user: &SessionUser,
+) -> Result<ConsentView, PageError> {
+    let accounts = app.store.accounts_of(&user.user_id).await?;
+    Ok(match consent.kind()? {
+        ConsentKind::AccountAccess => {
+            let names: Vec<String> =
+                serde_json::from_str(consent.permissions.as_deref().unwrap_or("[]"))
+                    .map_err(|e| PageError::internal(format!("consent permissions: {e}")))?;
+            let permissions = names
+                .iter()
+                .map(|n| n.parse::<Permission>().map(Permission::in_words))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PageError::internal(format!("consent permissions: {e}")))?;
+            ConsentView::Accounts {
+                permissions,
+                period: period_in_words(consent.tx_from, consent.tx_to),
+                expiry: consent.expires_at.map_or_else(
+                    || "When you withdraw it".to_owned(),
+                    |t| format!("On {}", day_and_time(t)),
+                ),
+                accounts,
+            }
+        }
+        ConsentKind::DomesticPayment => {
+            let initiation =
+                Box::new(Initiation::parse(&consent.body).map_err(PageError::internal)?);
+            let in_currency = |a: &Account| a.currency.eq_ignore_ascii_case(&initiation.currency);
+            let (fixed, eligible, blocked) = match &consent.debtor_account_id {
+                Some(id) => match accounts.iter().find(|a| &a.id == id) {
+                    Some(a) if in_currency(a) => (Some(a.clone()), Vec::new(), None),
+                    Some(_) => (
+                        None,
+                        Vec::new(),
+                        Some("The payment is set to come from an account in another currency."),
+                    ),
+                    None => (
+                        None,
+                        Vec::new(),
+                        Some("The payment is set to come from an account that is not yours."),
+                    ),
+                },
+                // The TPP named a debtor account that is not one of this bank's.
+                None if initiation.debtor_given => (
+                    None,
+                    Vec::new(),
+                    Some("The payment is set to come from an account that is not yours."),
+                ),
+                None => {
+                    let eligible: Vec<Account> = accounts
+                        .iter()
+                        .filter(|a| in_currency(a))
+                        .cloned()
+                        .collect();
+                    let blocked = eligible
+                        .is_empty()
+                        .then_some("You have no account in the payment's currency to pay from.");
+                    (None, eligible, blocked)
+                }
+            };
+            ConsentView::Payment {
+                initiation,
+                fixed,
+                eligible,
+                blocked,
+            }
+        }
+    })
+}
+
+/// What the customer sent from a consent page.
+#[derive(Debug, Default)]
+struct DecisionForm {
+    csrf_token: Option<String>,
+    decision: Option<String>,
+    consent_id: Option<String>,
+    accounts: Vec<String>,
+    debtors: Vec<String>,
+}
+
+impl DecisionForm {
+    fn parse(pairs: Vec<(String, String)>) -> Self {
+        let mut form = DecisionForm::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "csrf_token" => form.csrf_token = Some(value),
+                "decision" => form.decision = Some(value),
+                "consent_id" => form.consent_id = Some(value),
+                "account" => form.accounts.push(value),
+                "debtor_account" => form.debtors.push(value),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+/// The customer's choice on a consent page, checked against what the page offered: the accounts
+/// to share (at least one, all the customer's) or the account to pay from.
+#[derive(Debug, PartialEq)]
+enum Choice {
+    Made {
+        accounts: Vec<String>,
+        debtor: Option<String>,
+    },
+    /// Nothing chosen: the page again, with this message.
+    Again(&'static str),
+}
+
+fn check_choice(view: &ConsentView, form: &DecisionForm) -> Result<Choice, PageError> {
+    let foreign = || PageError::BadRequest("The form names an account you cannot choose.".into());
+    match view {
+        ConsentView::Accounts { accounts, .. } => {
+            if !form.debtors.is_empty() {
+                return Err(foreign());
+            }
+            let mut chosen = form.accounts.clone();
+            chosen.sort();
+            chosen.dedup();
+            if chosen.iter().any(|c| !accounts.iter().any(|a| &a.id == c)) {
+                return Err(foreign());
+            }
+            if chosen.is_empty() {
+                return Ok(Choice::Again("Choose at least one account to share."));
+            }
+            Ok(Choice::Made {
+                accounts: chosen,
+                debtor: None,
+            })
+        }
+        ConsentView::Payment {
+            fixed,
+            eligible,
+            blocked,
+            ..
+        } => {
+            if !form.accounts.is_empty() || form.debtors.len() > 1 {
+                return Err(foreign());
+            }
+            if blocked.is_some() {
+                return Err(PageError::BadRequest(
+                    "This payment cannot be approved from your accounts.".into(),
+                ));
+            }
+            let debtor = match (fixed, form.debtors.first()) {
+                (Some(f), None) => f.id.clone(),
+                (Some(f), Some(d)) if *d == f.id => f.id.clone(),
+                (Some(_), Some(_)) => return Err(foreign()),
+                (None, None) => return Ok(Choice::Again("Choose the account to pay from.")),
+                (None, Some(d)) if eligible.iter().any(|a| &a.id == d) => d.clone(),
+                (None, Some(_)) => return Err(foreign()),
+            };
+            Ok(Choice::Made {
+                accounts: Vec::new(),
+                debtor: Some(debtor),
+            })
+        }
+    }
+}
+
+struct PageContext {
+    csrf: String,
+    client_name: String,
+    user_name: String,
+}
+
+/// Renders the page of a bound consent; `chosen` are the accounts ticked (all when `None`, the
+/// first eligible debtor for a payment) and `error` says why it shows again.
+fn consent_page(
+    context: PageContext,
+    consent: &ConsentRecord,
+    view: ConsentView,
+    chosen: Option<&DecisionForm>,
+    error: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let PageContext {
+        csrf,
+        client_name,
+        user_name,
+    } = context;
+    match view {
+        ConsentView::Accounts {
+            permissions,
+            period,
+            expiry,
+            accounts,
+        } => {
+            let checked = |a: &Account| chosen.is_none_or(|f| f.accounts.contains(&a.id));
+            let blocked = accounts
+                .is_empty()
+                .then_some("You have no accounts to share.");
+            render(
+                status,
+                &AccountAccessPage {
+                    page: PageMeta::new("Share account information"),
+                    csrf,
+                    client_name,
+                    user_name,
+                    consent_id: consent.id.clone(),
+                    permissions,
+                    period,
+                    expiry,
+                    accounts: accounts
+                        .iter()
+                        .map(|a| AccountChoice::of(a, checked(a)))
+                        .collect(),
+                    error,
+                    blocked,
+                },
+            )
+        }
+        ConsentView::Payment {
+            initiation,
+            fixed,
+            eligible,
+            blocked,
+        } => {
+            let checked = |i: usize, a: &Account| match chosen {
+                None => i == 0,
+                Some(f) => f.debtors.contains(&a.id),
+            };
+            render(
+                status,
+                &PaymentPage {
+                    page: PageMeta::new("Approve a payment"),
+                    csrf,
+                    client_name,
+                    user_name,
+                    consent_id: consent.id.clone(),
+                    payment: *initiation,
+                    debtor_fixed: fixed.as_ref().map(|a| AccountChoice::of(a, true)),
+                    debtors: eligible
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| AccountChoice::of(a, checked(i, a)))
+                        .collect(),
+                    error,
+                    blocked,
+                },
+            )
+        }
+    }
+}
+
+fn client_name(client: &Client) -> String {
+    client
+        .name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone())
+}
+
+/// The bound consent, still the client's and still waiting; else the page saying it can no
+/// longer be approved.
+async fn waiting_consent(
+    app: &App,
+    pending: &Pending,
+    id: &str,
+    now: UnixTime,
+) -> Result<ConsentRecord, PageError> {
+    let consent = app.store.consent(id).await?;
+    match check_intent(&pending.request, consent.as_ref(), now) {
+        Ok(_) => consent.ok_or_else(|| PageError::internal("checked consent vanished")),
+        Err(e) if e.code == ErrorCode::InvalidRequest => Err(no_longer_waiting()),
+        Err(e) => Err(PageError::internal(e.internal.unwrap_or_default())),
+    }
+}
+
+fn no_longer_waiting() -> PageError {
+    PageError::BadRequest(
+        "This request can no longer be approved: it has expired or has already been answered. \
+         Return to the application and start again."
+            .to_owned(),
+    )
+}
+
 /// GET /authorize/resume: after login, the consent step.
 pub async fn resume(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<Response, PageError> {
     let app = &state.0;
-    let pending: Pending = session.get(PENDING_KEY).await?.ok_or_else(|| {
-        PageError::BadRequest(
-            "There is no authorization in progress. Start again from the application.".to_owned(),
-        )
-    })?;
+    let now = app.clock.now();
+    let pending: Pending = session.get(PENDING_KEY).await?.ok_or_else(no_pending)?;
     let Some(user) = pending.user(signed_in(&session).await?) else {
         return Ok(Redirect::to(&login_url()).into_response());
     };
     let client = load_client(app, &pending.request.client_id).await?;
+    // An essential acr this login did not reach fails the authorization before the customer is
+    // asked anything more.
+    if let Err(error) = pending.request.acr_for(&user.amr) {
+        session.remove::<Pending>(PENDING_KEY).await?;
+        return deliver_error(app, &client, &pending.target(), &error, now).await;
+    }
+    let context = PageContext {
+        csrf: csrf::token(&session).await?,
+        client_name: client_name(&client),
+        user_name: user.display_name.clone(),
+    };
+    if let Some(id) = &pending.consent_id {
+        let consent = waiting_consent(app, &pending, id, now).await?;
+        let view = consent_view(app, &consent, &user).await?;
+        return Ok(consent_page(
+            context,
+            &consent,
+            view,
+            None,
+            None,
+            StatusCode::OK,
+        ));
+    }
     let page = ConsentPage {
         page: PageMeta::new("Allow access"),
-        csrf: csrf::token(&session).await?,
-        client_name: client
-            .name
-            .clone()
-            .unwrap_or_else(|| client.client_id.clone()),
-        user_name: user.display_name,
+        csrf: context.csrf,
+        client_name: context.client_name,
+        user_name: context.user_name,
         scopes: pending
             .request
             .scope
@@ -241,36 +744,95 @@ pub async fn resume(
     Ok(render(StatusCode::OK, &page))
 }
 
-#[derive(Deserialize)]
-pub struct DecisionForm {
-    csrf_token: String,
-    decision: String,
+fn no_pending() -> PageError {
+    PageError::BadRequest(
+        "There is no authorization in progress. Start again from the application.".to_owned(),
+    )
 }
 
 /// POST /authorize/decision: approve or refuse (also the cancel button of the login page).
 pub async fn decision(
     State(state): State<AppState>,
     session: Session,
-    PageForm(form): PageForm<DecisionForm>,
+    PageForm(pairs): PageForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let app = &state.0;
     let now = app.clock.now();
-    csrf::verify(&session, &form.csrf_token).await?;
-    let pending: Pending = session.remove(PENDING_KEY).await?.ok_or_else(|| {
-        PageError::BadRequest(
-            "There is no authorization in progress. Start again from the application.".to_owned(),
-        )
-    })?;
+    let form = DecisionForm::parse(pairs);
+    csrf::verify(&session, form.csrf_token.as_deref().ok_or(PageError::Csrf)?).await?;
+    let pending: Pending = session.get(PENDING_KEY).await?.ok_or_else(no_pending)?;
+    if form
+        .consent_id
+        .as_ref()
+        .is_some_and(|id| pending.consent_id.as_ref() != Some(id))
+    {
+        return Err(PageError::BadRequest(
+            "This page is out of date: another authorization has started since. Return to the \
+             application and start again."
+                .to_owned(),
+        ));
+    }
     let client = load_client(app, &pending.request.client_id).await?;
-    if form.decision != "approve" {
+    let user = pending.user(signed_in(&session).await?);
+    if form.decision.as_deref() != Some("approve") {
+        session.remove::<Pending>(PENDING_KEY).await?;
+        // The customer refused: the consent is Rejected. A cancel before login identifies no
+        // customer and leaves the consent waiting (anyone holding the link could cancel).
+        if let (Some(id), Some(user)) = (&pending.consent_id, &user)
+            && app
+                .store
+                .transition_consent(
+                    id,
+                    ConsentStatus::Rejected,
+                    &Actor::Psu(user.user_id.clone()),
+                    now,
+                )
+                .await?
+        {
+            tracing::info!(client_id = %client.client_id, consent_id = %id, "consent rejected");
+        }
         let error = OAuthError::new(ErrorCode::AccessDenied, "the customer refused");
         return deliver_error(app, &client, &pending.target(), &error, now).await;
     }
-    let Some(user) = pending.user(signed_in(&session).await?) else {
+    let Some(user) = user else {
         return Err(PageError::BadRequest(
             "Sign in before approving.".to_owned(),
         ));
     };
+    let acr = match pending.request.acr_for(&user.amr) {
+        Ok(acr) => acr,
+        Err(error) => {
+            session.remove::<Pending>(PENDING_KEY).await?;
+            return deliver_error(app, &client, &pending.target(), &error, now).await;
+        }
+    };
+    // A bound consent: what the customer chose, checked against what they may choose.
+    let bound = match &pending.consent_id {
+        None => None,
+        Some(id) => {
+            let consent = waiting_consent(app, &pending, id, now).await?;
+            let view = consent_view(app, &consent, &user).await?;
+            match check_choice(&view, &form)? {
+                Choice::Made { accounts, debtor } => Some((consent, accounts, debtor)),
+                Choice::Again(message) => {
+                    let context = PageContext {
+                        csrf: csrf::token(&session).await?,
+                        client_name: client_name(&client),
+                        user_name: user.display_name.clone(),
+                    };
+                    return Ok(consent_page(
+                        context,
+                        &consent,
+                        view,
+                        Some(&form),
+                        Some(message),
+                        StatusCode::BAD_REQUEST,
+                    ));
+                }
+            }
+        }
+    };
+    session.remove::<Pending>(PENDING_KEY).await?;
     if let Some(hash) = &pending.par_hash
         && !app.store.consume_par(hash, now).await?
     {
@@ -279,11 +841,22 @@ pub async fn decision(
                 .to_owned(),
         ));
     }
+    if let Some((consent, accounts, debtor)) = &bound {
+        let authorisation = Authorisation {
+            user_id: &user.user_id,
+            account_ids: accounts,
+            debtor_account_id: debtor.as_deref(),
+        };
+        if !app
+            .store
+            .authorise_consent(&consent.id, &authorisation, now)
+            .await?
+        {
+            return Err(no_longer_waiting());
+        }
+        tracing::info!(client_id = %client.client_id, consent_id = %consent.id, "consent authorised");
+    }
     let r = &pending.request;
-    let acr = r
-        .requested_acrs()
-        .into_iter()
-        .find(|a| a == "urn:openbanking:psd2:ca");
     let grant = GrantRecord {
         id: crate::crypto::new_id(),
         client_id: client.client_id.clone(),
@@ -293,7 +866,7 @@ pub async fn decision(
         acr,
         amr: Some(serde_json::to_string(&user.amr).map_err(PageError::internal)?),
         auth_time: Some(user.auth_time),
-        consent_id: None,
+        consent_id: bound.as_ref().map(|(c, _, _)| c.id.clone()),
         created_at: now,
         expires_at: now + app.config.tokens.refresh_token_secs,
         revoked_at: None,
@@ -391,4 +964,167 @@ async fn deliver(
             },
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn account(id: &str, currency: &str) -> Account {
+        Account {
+            id: id.to_owned(),
+            owner_user_id: "u1".to_owned(),
+            account_type: "Personal".to_owned(),
+            account_subtype: "CurrentAccount".to_owned(),
+            currency: currency.to_owned(),
+            nickname: format!("{id} nick"),
+            scheme_name: "UK.OBIE.SortCodeAccountNumber".to_owned(),
+            identification: "12345612345678".to_owned(),
+            holder_name: "A Customer".to_owned(),
+            balance_minor: 0,
+            opened_at: 0,
+        }
+    }
+
+    fn form(accounts: &[&str], debtors: &[&str]) -> DecisionForm {
+        DecisionForm {
+            accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+            debtors: debtors.iter().map(|a| (*a).to_owned()).collect(),
+            ..DecisionForm::default()
+        }
+    }
+
+    fn initiation(debtor_given: bool) -> Box<Initiation> {
+        Box::new(Initiation {
+            payee: "Payee".to_owned(),
+            payee_account: "x".to_owned(),
+            amount: "1.00".to_owned(),
+            currency: "GBP".to_owned(),
+            reference: None,
+            details: None,
+            debtor_given,
+        })
+    }
+
+    #[test]
+    fn account_choices_are_the_customers_and_at_least_one() {
+        let view = ConsentView::Accounts {
+            permissions: vec![],
+            period: String::new(),
+            expiry: String::new(),
+            accounts: vec![account("a1", "GBP"), account("a2", "EUR")],
+        };
+        assert_eq!(
+            check_choice(&view, &form(&["a2", "a1", "a2"], &[])).unwrap(),
+            Choice::Made {
+                accounts: vec!["a1".to_owned(), "a2".to_owned()],
+                debtor: None
+            }
+        );
+        assert!(matches!(
+            check_choice(&view, &form(&[], &[])),
+            Ok(Choice::Again(_))
+        ));
+        for bad in [form(&["a1", "other"], &[]), form(&["a1"], &["a1"])] {
+            assert!(matches!(
+                check_choice(&view, &bad),
+                Err(PageError::BadRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_debtor_is_fixed_or_chosen_among_the_eligible() {
+        let open = ConsentView::Payment {
+            initiation: initiation(false),
+            fixed: None,
+            eligible: vec![account("a1", "GBP"), account("a3", "GBP")],
+            blocked: None,
+        };
+        assert_eq!(
+            check_choice(&open, &form(&[], &["a3"])).unwrap(),
+            Choice::Made {
+                accounts: vec![],
+                debtor: Some("a3".to_owned())
+            }
+        );
+        assert!(matches!(
+            check_choice(&open, &form(&[], &[])),
+            Ok(Choice::Again(_))
+        ));
+        for bad in [
+            form(&[], &["a2"]),
+            form(&[], &["a1", "a3"]),
+            form(&["a1"], &["a1"]),
+        ] {
+            assert!(check_choice(&open, &bad).is_err());
+        }
+        let fixed = ConsentView::Payment {
+            initiation: initiation(true),
+            fixed: Some(account("a1", "GBP")),
+            eligible: vec![],
+            blocked: None,
+        };
+        assert_eq!(
+            check_choice(&fixed, &form(&[], &[])).unwrap(),
+            Choice::Made {
+                accounts: vec![],
+                debtor: Some("a1".to_owned())
+            }
+        );
+        assert!(check_choice(&fixed, &form(&[], &["a3"])).is_err());
+        let blocked = ConsentView::Payment {
+            initiation: initiation(true),
+            fixed: None,
+            eligible: vec![],
+            blocked: Some("no"),
+        };
+        assert!(check_choice(&blocked, &form(&[], &[])).is_err());
+    }
+
+    #[test]
+    fn payment_initiation_in_words() {
+        let body = json!({"Data": {"Initiation": {
+            "InstructionIdentification": "i1", "EndToEndIdentification": "e1",
+            "InstructedAmount": {"Amount": "165.88", "Currency": "GBP"},
+            "CreditorAccount": {"SchemeName": "UK.OBIE.SortCodeAccountNumber",
+                "Identification": "08080021325698", "Name": "ACME Inc"},
+            "RemittanceInformation": {"Reference": "FRESCO-101", "Unstructured": "Internal ops code 5120101"}
+        }}, "Risk": {}});
+        let i = Initiation::parse(&body.to_string()).unwrap();
+        assert_eq!(
+            (i.payee.as_str(), i.payee_account.as_str()),
+            ("ACME Inc", "Sort code 08-08-00, account 21325698")
+        );
+        assert_eq!((i.amount.as_str(), i.currency.as_str()), ("165.88", "GBP"));
+        assert_eq!(i.reference.as_deref(), Some("FRESCO-101"));
+        assert!(!i.debtor_given);
+        assert_eq!(
+            describe_account_id("UK.OBIE.IBAN", "GB29NWBK60161331926819"),
+            "IBAN GB29NWBK60161331926819"
+        );
+        assert!(Initiation::parse(r#"{"Data": {}}"#).is_err());
+        assert!(
+            Initiation::parse(&json!({"Data": {"Initiation": {"InstructedAmount": {"Amount": "1", "Currency": "GBP"}}}}).to_string())
+                .is_err(),
+            "no creditor"
+        );
+    }
+
+    #[test]
+    fn periods_and_account_labels_in_words() {
+        assert_eq!(
+            period_in_words(Some(1_704_067_200), Some(1_711_843_200)),
+            "From 1 January 2024 to 31 March 2024"
+        );
+        assert_eq!(period_in_words(None, None), "All dates");
+        assert_eq!(
+            day_and_time(1_704_067_200 + 3_660),
+            "1 January 2024, 01:01 UTC"
+        );
+        let choice = AccountChoice::of(&account("a1", "GBP"), true);
+        assert_eq!(choice.detail, "Current account ending 5678, GBP");
+    }
 }

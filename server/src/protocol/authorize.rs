@@ -11,7 +11,10 @@ use super::client::Client;
 use super::error::{ErrorCode, OAuthError};
 use super::pkce::CodeChallenge;
 use super::redirect::RedirectUri;
+use crate::clock::UnixTime;
+use crate::consent::{ConsentKind, ConsentStatus};
 use crate::registration::metadata::Profile;
+use crate::store::ConsentRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResponseType {
@@ -128,6 +131,131 @@ impl AuthorizationRequest {
             });
         from_claims.unwrap_or_else(|| self.acr_values.clone())
     }
+
+    /// Whether the claims parameter asks for `acr` in the id token as essential.
+    fn acr_essential(&self) -> bool {
+        self.claims
+            .as_ref()
+            .and_then(|c| c.get("id_token"))
+            .and_then(|c| c.get("acr"))
+            .and_then(|acr| acr.get("essential"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The `acr` to return for a login that used the methods `amr` (RFC 8176 values): none unless
+    /// one was asked for; the level the login reached when it was asked for, or a lower one that
+    /// was asked for (SCA includes CA). An essential request the login did not reach is
+    /// `access_denied` (OIDC Core 5.5.1.1: a failed authentication).
+    pub fn acr_for(&self, amr: &[String]) -> Result<Option<String>, OAuthError> {
+        let requested = self.requested_acrs();
+        if requested.is_empty() {
+            return Ok(None);
+        }
+        let reached = acr_reached(amr);
+        let asked = |acr: &str| requested.iter().any(|r| r == acr);
+        if asked(reached) {
+            return Ok(Some(reached.to_owned()));
+        }
+        if reached == ACR_SCA && asked(ACR_CA) {
+            return Ok(Some(ACR_CA.to_owned()));
+        }
+        if self.acr_essential() {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the requested authentication level was not reached",
+            ));
+        }
+        Ok(Some(reached.to_owned()))
+    }
+
+    /// The UK Open Banking consent this request asks the customer to authorise: the `value` of
+    /// `openbanking_intent_id` in the claims parameter's `id_token` (or `userinfo`) member.
+    pub fn intent_id(&self) -> Option<&str> {
+        let claims = self.claims.as_ref()?;
+        ["id_token", "userinfo"].into_iter().find_map(|member| {
+            claims
+                .get(member)?
+                .get(INTENT_CLAIM)?
+                .get("value")?
+                .as_str()
+        })
+    }
+}
+
+/// The claim that binds a UK Open Banking consent (an intent) to an authorization.
+pub const INTENT_CLAIM: &str = "openbanking_intent_id";
+
+/// The acr a login reached: SCA when its methods cover two of the three independent kinds of
+/// factor (knowledge, possession, inherence), otherwise CA.
+pub fn acr_reached(amr: &[String]) -> &'static str {
+    const KINDS: [&[&str]; 3] = [
+        &["pwd", "pin", "kba"],
+        &["otp", "sms", "tel", "hwk", "swk", "sc", "pop"],
+        &["fpt", "face", "iris", "retina", "vbm"],
+    ];
+    let kinds = KINDS
+        .iter()
+        .filter(|kind| amr.iter().any(|m| kind.contains(&m.as_str())))
+        .count();
+    if kinds >= 2 { ACR_SCA } else { ACR_CA }
+}
+
+/// Checks the shape of `openbanking_intent_id` requests in the claims parameter: where a value
+/// is given it is a non-empty string of at most 128 characters, and `id_token` and `userinfo`
+/// name the same consent.
+fn check_intent_claims(claims: &Value) -> Result<(), &'static str> {
+    let mut named: Option<&str> = None;
+    for member in ["id_token", "userinfo"] {
+        let request = match claims.get(member).and_then(|m| m.get(INTENT_CLAIM)) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(o)) => o,
+            Some(_) => return Err("openbanking_intent_id must be an object"),
+        };
+        let value = match request.get("value") {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(v)) if !v.is_empty() && v.len() <= 128 => v.as_str(),
+            Some(_) => {
+                return Err("openbanking_intent_id value must be a consent id");
+            }
+        };
+        if named.is_some_and(|n| n != value) {
+            return Err("openbanking_intent_id names two different consents");
+        }
+        named = Some(value);
+    }
+    Ok(())
+}
+
+/// Checks that `consent`, the consent the request's intent id names (`None` when there is no
+/// such consent), may be authorised by this request at `now`: it belongs to the requesting
+/// client, the requested scope covers its kind (`accounts` for account access, `payments` for a
+/// payment) and it is waiting for authorisation. Every refusal is `invalid_request`; another
+/// client's consent is refused exactly like an unknown one.
+pub fn check_intent(
+    request: &AuthorizationRequest,
+    consent: Option<&ConsentRecord>,
+    now: UnixTime,
+) -> Result<ConsentKind, OAuthError> {
+    let consent = consent
+        .filter(|c| c.client_id == request.client_id)
+        .ok_or_else(|| {
+            OAuthError::invalid_request("openbanking_intent_id names no consent of this client")
+        })?;
+    let kind = consent.kind()?;
+    if !request.scope.iter().any(|s| s == kind.scope()) {
+        return Err(OAuthError::invalid_request(format!(
+            "the consent is for {kind}: the scope must include {}",
+            kind.scope()
+        )));
+    }
+    let status = consent.status_at(now)?;
+    if status != ConsentStatus::AwaitingAuthorisation {
+        return Err(OAuthError::invalid_request(format!(
+            "the consent is {status}, not awaiting authorisation"
+        )));
+    }
+    Ok(kind)
 }
 
 /// An authorization request that failed.
@@ -412,6 +540,7 @@ pub fn validate(
                 ));
             }
         }
+        check_intent_claims(c).map_err(|m| fail(ErrorCode::InvalidRequest, m))?;
     }
     let acr_values: Vec<String> =
         space_list(params, "acr_values").map_err(|m| fail(ErrorCode::InvalidRequest, &m))?;
@@ -725,6 +854,169 @@ mod tests {
         let mut p = base();
         p.remove("nonce");
         assert!(validate(&c, &p, Source::Pushed).is_ok());
+    }
+
+    fn request_with_claims(claims: Value) -> AuthorizationRequest {
+        let c = client("fapi2-security", &["code"]);
+        validate(
+            &c,
+            &with(base(), "claims", &claims.to_string()),
+            Source::Pushed,
+        )
+        .unwrap()
+    }
+
+    fn amr(methods: &[&str]) -> Vec<String> {
+        methods.iter().map(|m| (*m).to_owned()).collect()
+    }
+
+    #[test]
+    fn acr_levels_follow_the_factors_used() {
+        assert_eq!(acr_reached(&amr(&["pwd"])), ACR_CA);
+        assert_eq!(
+            acr_reached(&amr(&["pwd", "pin"])),
+            ACR_CA,
+            "two of one kind"
+        );
+        assert_eq!(acr_reached(&amr(&["pwd", "otp"])), ACR_SCA);
+        assert_eq!(acr_reached(&amr(&["hwk", "fpt"])), ACR_SCA);
+        assert_eq!(acr_reached(&amr(&["mfa"])), ACR_CA, "a claim, not factors");
+    }
+
+    #[test]
+    fn acr_is_returned_only_when_asked_and_essential_sca_needs_two_factors() {
+        let none = request_with_claims(json!({"id_token": {}}));
+        assert_eq!(none.acr_for(&amr(&["pwd"])), Ok(None));
+        // The OBUK profile's usual request: both values, essential; a password login is CA.
+        let both = request_with_claims(
+            json!({"id_token": {"acr": {"essential": true, "values": [ACR_SCA, ACR_CA]}}}),
+        );
+        assert_eq!(both.acr_for(&amr(&["pwd"])), Ok(Some(ACR_CA.to_owned())));
+        assert_eq!(
+            both.acr_for(&amr(&["pwd", "otp"])),
+            Ok(Some(ACR_SCA.to_owned()))
+        );
+        // test-essential-acr-sca-claim: only SCA, essential.
+        let sca = request_with_claims(
+            json!({"id_token": {"acr": {"essential": true, "value": ACR_SCA}}}),
+        );
+        assert_eq!(
+            sca.acr_for(&amr(&["pwd"])).unwrap_err().code,
+            ErrorCode::AccessDenied
+        );
+        assert_eq!(
+            sca.acr_for(&amr(&["pwd", "otp"])),
+            Ok(Some(ACR_SCA.to_owned()))
+        );
+        // Voluntary: the level reached, even if it is not the one asked for.
+        let voluntary = request_with_claims(json!({"id_token": {"acr": {"values": [ACR_SCA]}}}));
+        assert_eq!(
+            voluntary.acr_for(&amr(&["pwd"])),
+            Ok(Some(ACR_CA.to_owned()))
+        );
+        // SCA covers CA: CA asked, CA returned.
+        let ca = request_with_claims(
+            json!({"id_token": {"acr": {"essential": true, "values": [ACR_CA]}}}),
+        );
+        assert_eq!(
+            ca.acr_for(&amr(&["pwd", "otp"])),
+            Ok(Some(ACR_CA.to_owned()))
+        );
+    }
+
+    #[test]
+    fn the_intent_id_comes_from_the_claims_parameter() {
+        let r = request_with_claims(
+            json!({"id_token": {"openbanking_intent_id": {"value": "c-1", "essential": true}}}),
+        );
+        assert_eq!(r.intent_id(), Some("c-1"));
+        let r = request_with_claims(
+            json!({"userinfo": {"openbanking_intent_id": {"value": "c-2", "essential": true}}}),
+        );
+        assert_eq!(r.intent_id(), Some("c-2"));
+        let r = request_with_claims(json!({"id_token": {"openbanking_intent_id": null}}));
+        assert_eq!(r.intent_id(), None);
+
+        let c = client("fapi2-security", &["code"]);
+        for bad in [
+            json!({"id_token": {"openbanking_intent_id": "c-1"}}),
+            json!({"id_token": {"openbanking_intent_id": {"value": 7}}}),
+            json!({"id_token": {"openbanking_intent_id": {"value": ""}}}),
+            json!({"id_token": {"openbanking_intent_id": {"value": "a"}},
+                   "userinfo": {"openbanking_intent_id": {"value": "b"}}}),
+        ] {
+            assert_eq!(
+                error_code(validate(
+                    &c,
+                    &with(base(), "claims", &bad.to_string()),
+                    Source::Pushed
+                )),
+                ErrorCode::InvalidRequest,
+                "{bad}"
+            );
+        }
+    }
+
+    fn consent(
+        kind: &str,
+        client_id: &str,
+        status: &str,
+        expires_at: Option<i64>,
+    ) -> ConsentRecord {
+        ConsentRecord {
+            id: "c-1".to_owned(),
+            kind: kind.to_owned(),
+            client_id: client_id.to_owned(),
+            status: status.to_owned(),
+            status_updated_at: 0,
+            created_at: 0,
+            expires_at,
+            user_id: None,
+            permissions: None,
+            tx_from: None,
+            tx_to: None,
+            debtor_account_id: None,
+            amount_minor: None,
+            currency: None,
+            body: "{}".to_owned(),
+            idempotency_key: None,
+            request_hash: None,
+            authorised_at: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_bound_consent_is_the_clients_waiting_and_of_the_scopes_kind() {
+        let r =
+            request_with_claims(json!({"id_token": {"openbanking_intent_id": {"value": "c-1"}}}));
+        let waiting = "AwaitingAuthorisation";
+        let ok = consent("account-access", "c1", waiting, Some(200));
+        assert_eq!(
+            check_intent(&r, Some(&ok), 100),
+            Ok(ConsentKind::AccountAccess)
+        );
+        let refused = |c: Option<&ConsentRecord>, now: i64| {
+            let e = check_intent(&r, c, now).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            e.description().unwrap_or_default().to_owned()
+        };
+        let unknown = refused(None, 100);
+        let foreign = refused(Some(&consent("account-access", "c2", waiting, None)), 100);
+        assert_eq!(unknown, foreign, "another client's consent looks unknown");
+        assert!(refused(Some(&ok), 200).contains("Expired"));
+        assert!(
+            refused(
+                Some(&consent("account-access", "c1", "Authorised", None)),
+                100
+            )
+            .contains("Authorised")
+        );
+        // The scope is `openid accounts`: a payment consent does not fit.
+        assert!(
+            refused(Some(&consent("domestic-payment", "c1", waiting, None)), 100)
+                .contains("payments")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod support;
 
 mod authorize_flow;
 mod client_keys;
-mod events;
+mod consent_pages;
 mod fapi;
 mod jwt_access_tokens;
 mod keys;

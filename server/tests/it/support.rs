@@ -243,6 +243,36 @@ pub async fn add_customer(server: &TestServer, username: &str, password: &str) -
     id
 }
 
+/// Signs `username` in through the login page as a browser does; the login form's response
+/// (a redirect to `return_to` on success).
+pub async fn log_in(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    username: &str,
+    password: &str,
+    return_to: &str,
+) -> reqwest::Response {
+    let login = browser
+        .get(format!("{}/login", server.public))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(format!("{}/login", server.public))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf_of(&login)),
+            ("return_to", return_to),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of `name="csrf_token"` in a page.
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
