@@ -11,6 +11,7 @@ mod support;
 mod authorize_flow;
 mod client_keys;
 mod consent_pages;
+mod events;
 mod fapi;
 mod jwt_access_tokens;
 mod keys;
