@@ -10,9 +10,9 @@
 //!
 //! The server runs in a child process (this executable started again with
 //! `CONSENTRY_LOAD_SERVER_DIR` set) with the default configuration (SQLite in a temporary
-//! directory, 16 connections, full fsync) except cheap argon2, so that its CPU time is measured
-//! apart from the load generator's; both share the machine's cores, and each phase reports how
-//! busy the whole machine was. Every client assertion and request object is PS256-signed before
+//! directory, 16 reading connections and one writer, `synchronous` full) except cheap argon2, so
+//! that its CPU time is measured apart from the load generator's; both share the machine's cores,
+//! and each phase reports how busy the whole machine was. Every client assertion and request object is PS256-signed before
 //! its phase starts (a worker only sends), so the clients' signing is not in the figures; a phase
 //! stops early when its pre-signed pool runs out, and says so. Latencies are measured by the
 //! client per request; the server's own mean time per route comes from its `/metrics`.
@@ -23,11 +23,15 @@
 //! kind is sized for (later pools follow the measured rate), `BENCH_HTTP1=1` (HTTP/1.1 instead of
 //! the HTTP/2 that ALPN picks), `BENCH_INPROCESS=1` (server in this process), `BENCH_DIR` (where
 //! the temporary data directory goes; its file system decides what an fsync costs),
-//! `BENCH_DB_CONNECTIONS` (`storage.max_connections`), `BENCH_DATABASE_URL` (a PostgreSQL server
+//! `BENCH_DB_CONNECTIONS` (`storage.max_connections`), `BENCH_SQLITE_SYNCHRONOUS` (`full`, the
+//! default, or `normal`: `storage.sqlite_synchronous`), `BENCH_DATABASE_URL` (a PostgreSQL server
 //! to use instead of SQLite: a database of its own is created and dropped), `BENCH_SERVER_LOG`
 //! (the server's log filter, "warn,sqlx::query=error": no slow-statement warnings),
-//! `BENCH_PERF=DIR` (records `perf record -F 999 -g` of the server process for each phase into
-//! DIR). Arguments that do not start with `-` select phases by name.
+//! `BENCH_PERF=DIR` (records `perf record -F 499 --call-graph dwarf` of the server process for
+//! each phase into DIR as `{phase}.perf.data`, and writes `{phase}.perf.txt`: the functions with
+//! at least 1% of the server's samples, callees included, the first answer to "where does the
+//! time go"; perf's overhead lowers the phase's figures). Arguments that do not start with `-`
+//! select phases by name.
 //!
 //! Under `cargo test` (no `--bench` argument, or `--test`/`--list`) it prints one line and exits.
 
@@ -176,6 +180,11 @@ fn bench_config(dir: &Path, database_url: Option<&str>) -> Config {
     config.storage.data_dir = dir.to_owned();
     config.storage.database_url = database_url.map(Secret::new);
     config.storage.max_connections = env_or("BENCH_DB_CONNECTIONS", config.storage.max_connections);
+    if let Ok(mode) = std::env::var("BENCH_SQLITE_SYNCHRONOUS") {
+        config.storage.sqlite_synchronous =
+            serde_json::from_value(json!(mode.trim().to_ascii_lowercase()))
+                .expect("BENCH_SQLITE_SYNCHRONOUS is full or normal");
+    }
     // Logins happen before the timed phases; argon2 is not what is measured.
     config.login.argon2_memory_kib = 64;
     config.login.argon2_iterations = 1;
@@ -674,6 +683,20 @@ async fn server_timings(admin: &str) -> BTreeMap<String, (f64, f64)> {
     out
 }
 
+/// The server's SQLite writer counters (`sqlite_group_commits_total`, `sqlite_group_units_total`):
+/// how many commits (fsyncs) its writes took. Empty on PostgreSQL.
+async fn server_counters(admin: &str) -> BTreeMap<String, f64> {
+    let Ok(response) = reqwest::get(format!("{admin}/metrics")).await else {
+        return BTreeMap::new();
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("sqlite_"))
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        .collect()
+}
+
 /// What a phase measured around its workers.
 struct Around {
     started: Instant,
@@ -681,17 +704,28 @@ struct Around {
     own_cpu: f64,
     machine_cpu: f64,
     timings: BTreeMap<String, (f64, f64)>,
-    perf: Option<std::process::Child>,
+    counters: BTreeMap<String, f64>,
+    /// `perf record` and the file it writes.
+    perf: Option<(std::process::Child, PathBuf)>,
 }
 
 impl Around {
     async fn begin(server: &Server, settings: &Settings, phase: &str) -> Around {
         let timings = server_timings(&server.admin).await;
+        let counters = server_counters(&server.admin).await;
         let perf = settings.perf_dir.as_ref().and_then(|dir| {
             let _ = std::fs::create_dir_all(dir);
             let out = dir.join(format!("{phase}.perf.data"));
             std::process::Command::new("perf")
-                .args(["record", "-F", "999", "-g", "-q", "-o"])
+                .args([
+                    "record",
+                    "-F",
+                    "499",
+                    "--call-graph",
+                    "dwarf,16384",
+                    "-q",
+                    "-o",
+                ])
                 .arg(&out)
                 .args(["-p", &server.pid.to_string(), "--", "sleep"])
                 .arg(format!("{}", settings.secs))
@@ -699,6 +733,7 @@ impl Around {
                 .spawn()
                 .map_err(|e| eprintln!("perf record could not start: {e}"))
                 .ok()
+                .map(|child| (child, out))
         });
         Around {
             started: Instant::now(),
@@ -706,6 +741,7 @@ impl Around {
             own_cpu: cpu_seconds(std::process::id()),
             machine_cpu: machine_busy_seconds(),
             timings,
+            counters,
             perf,
         }
     }
@@ -717,8 +753,9 @@ impl Around {
         let own_cpu = cpu_seconds(std::process::id()) - self.own_cpu;
         let machine_cpu = machine_busy_seconds() - self.machine_cpu;
         let after = server_timings(&server.admin).await;
-        if let Some(mut perf) = self.perf {
+        if let Some((mut perf, data)) = self.perf {
             let _ = perf.wait();
+            perf_summary(&data);
         }
         let per = |cpu: f64| {
             if completed == 0 {
@@ -750,6 +787,22 @@ impl Around {
             ((machine_cpu - own_cpu - if server.separate() { server_cpu } else { 0.0 }) / elapsed)
                 .max(0.0),
         );
+        let counters = server_counters(&server.admin).await;
+        let delta = |name: &str| {
+            counters.get(name).copied().unwrap_or(0.0)
+                - self.counters.get(name).copied().unwrap_or(0.0)
+        };
+        let (commits, units) = (
+            delta("sqlite_group_commits_total"),
+            delta("sqlite_group_units_total"),
+        );
+        if commits > 0.0 {
+            println!(
+                "  SQLite writer: {units:.0} writes in {commits:.0} group commits ({:.1} writes and {:.2} commits per {unit})",
+                units / commits,
+                commits / completed.max(1) as f64
+            );
+        }
         println!("  server-side time per request (its own metrics, mean):");
         for (route, (sum, count)) in &after {
             let (sum0, count0) = self.timings.get(route).copied().unwrap_or((0.0, 0.0));
@@ -762,6 +815,40 @@ impl Around {
                 );
             }
         }
+    }
+}
+
+/// Writes next to a `perf record` file the functions with at least 1% of its samples, callees
+/// included (`perf report --children`), one per line.
+fn perf_summary(data: &Path) {
+    let report = std::process::Command::new("perf")
+        .args([
+            "report",
+            "--children",
+            "--sort",
+            "sym",
+            "--stdio",
+            "-g",
+            "none",
+        ])
+        .args(["--percent-limit", "1", "-i"])
+        .arg(data)
+        .stderr(std::process::Stdio::null())
+        .output();
+    match report {
+        Ok(out) => {
+            let text: String = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let path = data.with_extension("txt");
+            match std::fs::write(&path, text) {
+                Ok(()) => println!("  perf: {} and {}", data.display(), path.display()),
+                Err(e) => eprintln!("perf summary {}: {e}", path.display()),
+            }
+        }
+        Err(e) => eprintln!("perf report could not run: {e}"),
     }
 }
 
@@ -885,7 +972,13 @@ async fn run(settings: Settings, filters: Vec<String>) -> Result<()> {
         },
         server.pid,
         dir.path().display(),
-        database.as_ref().map_or("SQLite", |_| "PostgreSQL"),
+        database.as_ref().map_or_else(
+            || format!(
+                "SQLite, synchronous {:?}",
+                bench_config(dir.path(), None).storage.sqlite_synchronous
+            ),
+            |_| "PostgreSQL".to_owned()
+        ),
         bench_config(dir.path(), None).storage.max_connections,
         settings.tpps,
         settings.secs,

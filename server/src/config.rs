@@ -89,7 +89,14 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; by default `sqlite://{data_dir}/consentry.db`.
     pub database_url: Option<Secret>,
+    /// PostgreSQL: the connection pool size. SQLite: the connections that read; every write goes
+    /// through one more, in turn, with the writes queued at the same moment committed together.
     pub max_connections: u32,
+    /// SQLite only: `full` (the default) syncs every commit to disk before it is acknowledged;
+    /// `normal` does not, which is faster and keeps the database consistent, but a power cut or
+    /// an OS crash may lose the last acknowledged commits (and with them the record that a code,
+    /// request URI or assertion was used). A crash of the server process alone loses nothing.
+    pub sqlite_synchronous: crate::store::Synchronous,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -233,6 +240,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("data"),
             database_url: None,
             max_connections: 16,
+            sqlite_synchronous: crate::store::Synchronous::Full,
         }
     }
 }

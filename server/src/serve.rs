@@ -63,6 +63,7 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     ensure_data_dir(&config.storage.data_dir)?;
     let options = ConnectOptions {
         max_connections: config.storage.max_connections,
+        sqlite_synchronous: config.storage.sqlite_synchronous,
         ..ConnectOptions::default()
     };
     Store::open(&config.database_url(), &options)

@@ -8,8 +8,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwk::Jwk;
-use josekit::jws::{ES256, JwsVerifier, PS256};
 use serde_json::{Map, Value};
 
 use crate::keys::SigningAlg;
@@ -195,19 +193,83 @@ fn usable(key: &Map<String, Value>, alg: SigningAlg) -> bool {
         && absent_or("alg", alg.as_str())
 }
 
-fn verifies(key: &Map<String, Value>, alg: SigningAlg, parts: &Parts<'_>) -> bool {
-    let Ok(jwk) = Jwk::from_map(key.clone()) else {
-        return false;
-    };
-    let message = parts.signing_input.as_bytes();
-    match alg {
-        SigningAlg::PS256 => PS256
-            .verifier_from_jwk(&jwk)
-            .is_ok_and(|v| v.verify(message, &parts.signature).is_ok()),
-        SigningAlg::ES256 => ES256
-            .verifier_from_jwk(&jwk)
-            .is_ok_and(|v| v.verify(message, &parts.signature).is_ok()),
+/// Client keys already imported into OpenSSL, so that a client's key is parsed once rather than
+/// on every request (importing an RSA key costs more than verifying with it).
+///
+/// An entry is found by the algorithm and the key's full JSON text, so a key that changes (a
+/// rotation, a refetched `jwks_uri`) is simply a different entry: nothing here can verify with a
+/// key other than the one given. Keys that cannot verify the algorithm are remembered as `None`.
+/// The cache is bounded: when full it starts again empty.
+mod verifier_cache {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+    use josekit::jwk::Jwk;
+    use josekit::jws::{ES256, JwsVerifier, PS256};
+    use serde_json::{Map, Value};
+
+    use crate::keys::SigningAlg;
+
+    /// Keys remembered at most; a few per registered client is the expected use.
+    const CAPACITY: usize = 4096;
+
+    type Entry = Option<Arc<dyn JwsVerifier>>;
+
+    static VERIFIERS: LazyLock<Mutex<HashMap<(SigningAlg, String), Entry>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    fn import(key: &Map<String, Value>, alg: SigningAlg) -> Entry {
+        let jwk = Jwk::from_map(key.clone()).ok()?;
+        match alg {
+            SigningAlg::PS256 => PS256
+                .verifier_from_jwk(&jwk)
+                .ok()
+                .map(|v| Arc::new(v) as Arc<dyn JwsVerifier>),
+            SigningAlg::ES256 => ES256
+                .verifier_from_jwk(&jwk)
+                .ok()
+                .map(|v| Arc::new(v) as Arc<dyn JwsVerifier>),
+        }
     }
+
+    /// The verifier of `key` for `alg`, imported the first time it is asked for.
+    pub(super) fn verifier(key: &Map<String, Value>, alg: SigningAlg) -> Entry {
+        let Ok(text) = serde_json::to_string(key) else {
+            return import(key, alg);
+        };
+        let id = (alg, text);
+        if let Some(entry) = VERIFIERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return entry.clone();
+        }
+        // Imported outside the lock: two requests may both import a new key, and one keeps it.
+        let entry = import(key, alg);
+        let mut cache = VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(id, entry.clone());
+        entry
+    }
+
+    #[cfg(test)]
+    pub(super) fn cached(key: &Map<String, Value>, alg: SigningAlg) -> bool {
+        let text = serde_json::to_string(key).unwrap_or_default();
+        VERIFIERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&(alg, text))
+    }
+}
+
+fn verifies(key: &Map<String, Value>, alg: SigningAlg, parts: &Parts<'_>) -> bool {
+    verifier_cache::verifier(key, alg).is_some_and(|v| {
+        v.verify(parts.signing_input.as_bytes(), &parts.signature)
+            .is_ok()
+    })
 }
 
 /// Verifies the compact JWS `token` with a key of `jwks` (`{"keys": [...]}`), accepting only the
@@ -440,6 +502,35 @@ mod tests {
             assert_eq!(jwt.alg.as_str(), alg);
             assert_eq!(jwt.claims["iss"], "client1");
             assert_eq!(jwt.header["kid"], key.kid.as_str());
+        }
+    }
+
+    #[test]
+    fn an_imported_key_is_reused_and_a_changed_key_under_the_same_kid_is_not() {
+        let keys = &*KEYS;
+        let token = sign(&keys.client1_rsa, "PS256", json!({}), &claims());
+        let registered = jwks(&[&keys.client1_rsa]);
+        for _ in 0..3 {
+            assert!(verify_jws(&token, &registered, BOTH).is_ok());
+        }
+        let public = keys.client1_rsa.public.as_object().unwrap();
+        assert!(verifier_cache::cached(public, SigningAlg::PS256));
+        // The client rotated: its key set names the same kid with another key. The key imported
+        // before must not verify for it.
+        let mut rotated = keys.client2_rsa.public.clone();
+        rotated["kid"] = keys.client1_rsa.kid.clone().into();
+        assert_eq!(
+            verify_jws(&token, &json!({ "keys": [rotated] }), BOTH),
+            Err(JoseError::BadSignature)
+        );
+        // A key that cannot verify the algorithm is remembered as such, and still refused.
+        let mut short = keys.client1_rsa.public.clone();
+        short["n"] = b64url(&[0xff; 64]).into();
+        for _ in 0..2 {
+            assert_eq!(
+                verify_jws(&token, &json!({ "keys": [short.clone()] }), BOTH),
+                Err(JoseError::BadSignature)
+            );
         }
     }
 

@@ -114,7 +114,8 @@ impl Backend {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(sqlx::SqlitePool),
+    /// Readers and the one writer: see `sqlite`.
+    Sqlite(sqlite::SqliteDb),
     Postgres(sqlx::PgPool),
 }
 
@@ -135,11 +136,28 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// When SQLite waits for the disk (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit is on disk before it is acknowledged (fsync of the WAL at each commit).
+    #[default]
+    Full,
+    /// Commits are written but not synced; the WAL is synced at checkpoints. The database stays
+    /// consistent, but a power cut or OS crash may lose the last commits already acknowledged
+    /// (a crash of the process alone loses nothing). Single-use values consumed in those commits
+    /// could then be used again.
+    Normal,
+}
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
+    /// PostgreSQL: the pool size. SQLite: the readers; writes go through one connection.
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// SQLite only.
+    pub sqlite_synchronous: Synchronous,
 }
 
 impl Default for ConnectOptions {
@@ -147,6 +165,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_synchronous: Synchronous::Full,
         }
     }
 }
@@ -188,7 +207,7 @@ impl Store {
     /// Applies the migrations of this backend that the database has not seen.
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Pool::Sqlite(db) => db.migrate().await?,
             Pool::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(())
@@ -213,6 +232,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await);
+        match &self.pool {
+            Pool::Sqlite(db) => db.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }
