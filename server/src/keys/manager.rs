@@ -101,9 +101,7 @@ impl SigningKey {
     /// The raw signature of `signing_input` under this key's alg: for JWS forms josekit does not
     /// build, such as a detached unencoded payload (RFC 7797), whose header the caller makes.
     pub fn sign_bytes(&self, signing_input: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signer
-            .sign(signing_input)
-            .map_err(|e| self.failed(e))
+        self.signer.sign(signing_input).map_err(|e| self.failed(e))
     }
 
     fn header(&self, header: &JwsHeader) -> JwsHeader {
