@@ -31,15 +31,24 @@ impl FromRequestParts<Api> for Access {
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, api).await?;
-        let consent = caller.consent(api, ConsentKind::AccountAccess).await?;
+        caller.require_scope(ConsentKind::AccountAccess.scope())?;
+        // The customer's accounts are read while the consent is: the token names the customer.
+        let user_id =
+            caller.token.subject.clone().ok_or_else(|| {
+                ApiError::forbidden("the access token was not granted for a consent")
+            })?;
+        let (consent, owned) =
+            tokio::try_join!(caller.consent(api, ConsentKind::AccountAccess), async {
+                Ok(api.accounts.accounts_of(&user_id).await?)
+            },)?;
+        if consent.user_id.as_deref() != Some(user_id.as_str()) {
+            return Err(ApiError::internal(
+                "the consent's customer is not the token's",
+            ));
+        }
         let permissions = stored_permissions(&consent)?;
-        let user_id = consent
-            .user_id
-            .as_deref()
-            .ok_or_else(|| ApiError::internal("an authorised consent without its customer"))?;
-        let (chosen, owned) = tokio::try_join!(chosen_accounts(api, &consent.id), async {
-            Ok(api.accounts.accounts_of(user_id).await?)
-        },)?;
+        // Only once the consent is known to be Authorised: its chosen accounts are final then.
+        let chosen = chosen_accounts(api, &consent.id).await?;
         let accounts = owned
             .into_iter()
             .filter(|a| chosen.contains(&a.id))
