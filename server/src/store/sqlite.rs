@@ -214,6 +214,7 @@ impl SqliteDb {
     /// Applies the migrations on the writer, outside any group.
     pub(super) async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         let mut state = self.writer.lock().await?;
+        state.undo_abandoned().await;
         state.commit_group().await;
         if state.closed {
             return Err(sqlx::Error::PoolClosed.into());
@@ -224,6 +225,7 @@ impl SqliteDb {
     /// Commits what is pending and refuses further work.
     pub(super) async fn close(&self) {
         if let Ok(mut state) = self.writer.lock().await {
+            state.undo_abandoned().await;
             state.commit_group().await;
             state.closed = true;
         }
@@ -641,7 +643,7 @@ mod tests {
 
     use sqlx::Row as _;
 
-    use super::{Scope, SqliteDb, connect, reads_only};
+    use super::{Scope, SqliteDb, connect, reads_only, statement_level};
     use crate::store::{ConnectOptions, Store};
 
     async fn open(dir: &tempfile::TempDir) -> SqliteDb {
@@ -828,6 +830,70 @@ mod tests {
         put(&db, "after2").await;
         before.wait().await.unwrap();
         assert_eq!(keys(&db).await, ["after1", "after2", "before2"]);
+    }
+
+    /// A transaction behind another unit of its group sees that unit's change, and what its
+    /// statements report is their own: a conditional update that changes nothing says 0 rows.
+    #[tokio::test]
+    async fn the_first_statement_of_a_transaction_reports_its_own_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir).await;
+        for (i, first) in ["execute", "fetch_optional", "fetch_all"]
+            .iter()
+            .enumerate()
+        {
+            // A change by another unit of the group just before (see the test above).
+            let mut state = db.writer.enter().await.unwrap();
+            state.take_fresh();
+            put(&mut state.conn, &format!("a{i}")).await;
+            let before = db.writer.join(&mut state).unwrap();
+            drop(state);
+
+            let mut tx = db.begin().await.unwrap();
+            assert_eq!(tx.scope, Scope::Savepoint);
+            let update = sqlx::query("UPDATE t SET v = 1 WHERE k = 'none' RETURNING k");
+            match *first {
+                "execute" => assert_eq!(update.execute(&mut *tx).await.unwrap().rows_affected(), 0),
+                "fetch_optional" => {
+                    assert!(update.fetch_optional(&mut *tx).await.unwrap().is_none())
+                }
+                _ => assert!(update.fetch_all(&mut *tx).await.unwrap().is_empty()),
+            }
+            let changed = sqlx::query("UPDATE t SET v = v + 1 WHERE k LIKE 'a%'")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(changed.rows_affected(), i as u64 + 1);
+            tx.rollback().await.unwrap();
+            before.wait().await.unwrap();
+        }
+        let (changed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t WHERE v <> 0")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(changed, 0, "every transaction was rolled back");
+        assert_eq!(keys(&db).await, ["a0", "a1", "a2"]);
+    }
+
+    #[tokio::test]
+    async fn only_failures_that_leave_the_transaction_intact_are_statement_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir).await;
+        put(&db, "k").await;
+        let duplicate = try_put(&db, "k").await.unwrap_err();
+        assert!(statement_level(&duplicate), "{duplicate}");
+        let no_table = sqlx::query("INSERT INTO missing VALUES (1)")
+            .execute(&db)
+            .await
+            .unwrap_err();
+        assert!(statement_level(&no_table), "{no_table}");
+        assert!(!statement_level(&sqlx::Error::PoolTimedOut));
+        assert!(!statement_level(&sqlx::Error::Io(std::io::Error::other(
+            "disk"
+        ))));
+        // The failures above were the units' own: the group went on.
+        put(&db, "after").await;
+        assert_eq!(keys(&db).await, ["after", "k"]);
     }
 
     #[tokio::test]
