@@ -310,8 +310,11 @@ fn sigterm_stops_the_server_cleanly() {
 
 #[test]
 fn a_port_in_use_is_named_and_nothing_is_created() {
-    let env = Env::new();
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", env.mtls)).unwrap();
+    let mut env = Env::new();
+    // Take a port the system hands out now, rather than one `free_port` released earlier that
+    // another test's server may have taken since.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.mtls = taken.local_addr().unwrap().port();
     let out = env.run(&["serve"]);
     let line = one_error_line(&out);
     assert!(
