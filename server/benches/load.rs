@@ -19,7 +19,7 @@
 //!
 //! Settings (environment): `BENCH_SECS` (10) per phase, `BENCH_WORKERS` ("16,64"),
 //! `BENCH_FLOW_WORKERS` ("16"), `BENCH_TPPS` (4 registered clients, workers spread over them),
-//! `BENCH_CC_POOL_RATE` (3000) and `BENCH_FLOW_POOL_RATE` (400): the rates the first pool of each
+//! `BENCH_CC_POOL_RATE` (4500) and `BENCH_FLOW_POOL_RATE` (700): the rates the first pool of each
 //! kind is sized for (later pools follow the measured rate), `BENCH_HTTP1=1` (HTTP/1.1 instead of
 //! the HTTP/2 that ALPN picks), `BENCH_INPROCESS=1` (server in this process), `BENCH_DIR` (where
 //! the temporary data directory goes; its file system decides what an fsync costs),
@@ -125,8 +125,8 @@ impl Settings {
             cc_workers: env_list("BENCH_WORKERS", "16,64"),
             flow_workers: env_list("BENCH_FLOW_WORKERS", "16"),
             tpps: env_or("BENCH_TPPS", 4_usize).max(1),
-            cc_pool_rate: env_or("BENCH_CC_POOL_RATE", 3000.0),
-            flow_pool_rate: env_or("BENCH_FLOW_POOL_RATE", 400.0),
+            cc_pool_rate: env_or("BENCH_CC_POOL_RATE", 4500.0),
+            flow_pool_rate: env_or("BENCH_FLOW_POOL_RATE", 700.0),
             http1: env_flag("BENCH_HTTP1"),
             in_process: env_flag("BENCH_INPROCESS"),
             base_dir: std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
