@@ -25,8 +25,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_server::clock::UnixTime;
 use consentry_server::keys::SigningAlg;
-use josekit::jwk::Jwk;
-use josekit::jws::{ES256, JwsVerifier as _, PS256};
+use consentry_server::protocol::jose::{signature_verifies, usable};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ObErrorCode};
@@ -212,41 +211,6 @@ fn check_header<'h>(
     Ok((alg, unencoded, kid))
 }
 
-/// Whether `key` may verify `alg`: its `kty` fits, its `use` is absent or `sig`, its `alg`
-/// absent or equal.
-fn fits(key: &Map<String, Value>, alg: SigningAlg) -> bool {
-    let kty = match alg {
-        SigningAlg::PS256 => "RSA",
-        SigningAlg::ES256 => "EC",
-    };
-    let absent_or = |name: &str, wanted: &str| {
-        key.get(name)
-            .is_none_or(|v| v.is_null() || v.as_str() == Some(wanted))
-    };
-    key.get("kty").and_then(Value::as_str) == Some(kty)
-        && absent_or("use", "sig")
-        && absent_or("alg", alg.as_str())
-}
-
-fn signature_verifies(
-    key: &Map<String, Value>,
-    alg: SigningAlg,
-    input: &[u8],
-    signature: &[u8],
-) -> bool {
-    let Ok(jwk) = Jwk::from_map(key.clone()) else {
-        return false;
-    };
-    match alg {
-        SigningAlg::PS256 => PS256
-            .verifier_from_jwk(&jwk)
-            .is_ok_and(|v| v.verify(input, signature).is_ok()),
-        SigningAlg::ES256 => ES256
-            .verifier_from_jwk(&jwk)
-            .is_ok_and(|v| v.verify(input, signature).is_ok()),
-    }
-}
-
 /// Verifies the detached JWS `jws` over `body` with a key of `jwks` (`{"keys": [...]}`).
 pub fn verify_detached(
     jws: &str,
@@ -298,7 +262,7 @@ pub fn verify_detached(
     let input = signing_input(header_b64, body, unencoded);
     let verified = named
         .into_iter()
-        .filter(|k| fits(k, alg))
+        .filter(|k| usable(k, alg))
         .any(|k| signature_verifies(k, alg, &input, &signature));
     if !verified {
         return Err(JwsError::Invalid(
@@ -353,10 +317,10 @@ pub fn sign_detached<E>(
 mod tests {
     use std::sync::LazyLock;
 
-    use josekit::jwk::KeyPair as _;
     use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
     use josekit::jwk::alg::rsa::RsaKeyPair;
-    use josekit::jws::{JwsSigner as _, RS256};
+    use josekit::jwk::{Jwk, KeyPair as _};
+    use josekit::jws::{ES256, JwsSigner as _, PS256, RS256};
 
     use super::*;
 

@@ -183,7 +183,9 @@ fn kty_of(alg: SigningAlg) -> &'static str {
 
 /// Whether `key` may verify `alg`: its `kty` fits, its `use` is absent or `sig`, its `alg` absent
 /// or equal.
-fn usable(key: &Map<String, Value>, alg: SigningAlg) -> bool {
+/// Whether `key` (a JWK) may verify `alg`: its `kty` fits, and its `use` and `alg`, when given,
+/// say `sig` and `alg`.
+pub fn usable(key: &Map<String, Value>, alg: SigningAlg) -> bool {
     let absent_or = |name: &str, wanted: &str| match key.get(name) {
         None | Some(Value::Null) => true,
         Some(value) => value.as_str() == Some(wanted),
@@ -266,10 +268,18 @@ mod verifier_cache {
 }
 
 fn verifies(key: &Map<String, Value>, alg: SigningAlg, parts: &Parts<'_>) -> bool {
-    verifier_cache::verifier(key, alg).is_some_and(|v| {
-        v.verify(parts.signing_input.as_bytes(), &parts.signature)
-            .is_ok()
-    })
+    signature_verifies(key, alg, parts.signing_input.as_bytes(), &parts.signature)
+}
+
+/// Whether `signature` over `input` verifies with `key` for `alg`, through the cache of imported
+/// keys (for signatures that are not compact JWS, such as detached ones).
+pub fn signature_verifies(
+    key: &Map<String, Value>,
+    alg: SigningAlg,
+    input: &[u8],
+    signature: &[u8],
+) -> bool {
+    verifier_cache::verifier(key, alg).is_some_and(|v| v.verify(input, signature).is_ok())
 }
 
 /// Verifies the compact JWS `token` with a key of `jwks` (`{"keys": [...]}`), accepting only the
