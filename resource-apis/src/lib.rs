@@ -76,6 +76,11 @@ pub fn routes(api: Api) -> Router {
         .with_state(api)
 }
 
+/// The absolute URL of `path_and_query` on the resource listener: what `Links` carry.
+pub fn self_link(api: &Api, path_and_query: &str) -> String {
+    consentry_server::http::resource_auth::Listener::Resource.url(&api.app, path_and_query)
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("there is no such resource")
 }

@@ -11,7 +11,6 @@ use axum::Router;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use consentry_server::http::resource_auth::Listener;
 
 use crate::Api;
 use crate::error::{ApiError, ObErrorCode};
@@ -42,10 +41,7 @@ pub fn routes() -> Router<Api> {
         .route(ACCOUNT_BENEFICIARIES, get(resources::beneficiaries))
 }
 
-/// The absolute URL of `path_and_query` on the resource listener: what `Links` carry.
-pub fn self_link(api: &Api, path_and_query: &str) -> String {
-    Listener::Resource.url(&api.app, path_and_query)
-}
+pub use crate::self_link;
 
 /// The one path parameter of a resource (`{ConsentId}`, `{AccountId}`), refused in the UK OB
 /// shape when it cannot be read.

@@ -137,11 +137,7 @@ fn sorted(value: &Value) -> Value {
     }
 }
 
-/// The URL of `path` on the resource listener.
-pub fn self_link(api: &Api, path: &str) -> String {
-    let base = api.app.config.resource_base_url();
-    format!("{}{path}", base.as_str().trim_end_matches('/'))
-}
+pub use crate::self_link;
 
 /// An ISODateTime.
 pub fn datetime(t: UnixTime) -> String {
