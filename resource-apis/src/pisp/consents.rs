@@ -51,19 +51,17 @@ fn consent_response(api: &Api, consent: &ConsentRecord, now: UnixTime) -> ApiRes
 
 /// The domestic-payment consent `id`, if it is the caller's.
 async fn owned_consent(api: &Api, caller: &Caller, id: &str) -> ApiResult<ConsentRecord> {
-    let consent = api
-        .app
-        .store
-        .consent(id)
-        .await?
-        .filter(|c| c.kind().is_ok_and(|k| k == ConsentKind::DomesticPayment))
-        .ok_or_else(|| no_such("domestic-payment consent"))?;
-    if consent.client_id != caller.client_id() {
-        return Err(ApiError::forbidden(
-            "this consent belongs to another client",
-        ));
-    }
-    Ok(consent)
+    // UK OB 3.1 answers an unknown payment resource with 400, where account information uses 404.
+    caller
+        .own_consent(api, id, ConsentKind::DomesticPayment)
+        .await
+        .map_err(|e| {
+            if e.status == axum::http::StatusCode::NOT_FOUND {
+                no_such("domestic-payment consent")
+            } else {
+                e
+            }
+        })
 }
 
 /// `POST /domestic-payment-consents`.
