@@ -51,6 +51,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub clients: ClientsConfig,
     pub events: crate::events::EventsConfig,
+    pub sca: crate::sca::config::ScaConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -528,6 +529,9 @@ impl Config {
         self.events
             .validate()
             .map_err(|(key, message)| invalid(key, &message))?;
+        self.sca
+            .validate()
+            .map_err(|(key, message)| invalid(key, &message))?;
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)
             .map_err(|e| invalid("telemetry.log_level", &e.to_string()))?;
         Ok(())
@@ -663,27 +667,41 @@ fn typed_env_value(default: Option<&toml::Value>, raw: &str) -> Result<toml::Val
 
 /// The keys whose values are secrets: each may instead be given as `{key}_file`, a file holding
 /// the value (from TOML or `CONSENTRY_SECTION__KEY_FILE`).
-pub const SECRET_KEYS: &[(&str, &str)] = &[("storage", "database_url"), ("keys", "master_key")];
+pub const SECRET_KEYS: &[&[&str]] = &[
+    &["storage", "database_url"],
+    &["keys", "master_key"],
+    &["sca", "sms", "gateway_token"],
+];
 
 fn resolve_secret_files(tree: &mut toml::Table) -> Result<(), ConfigError> {
-    for (section, name) in SECRET_KEYS {
-        let Some(toml::Value::Table(table)) = tree.get_mut(*section) else {
+    for path in SECRET_KEYS {
+        let Some((name, sections)) = path.split_last() else {
+            continue;
+        };
+        let mut table = Some(&mut *tree);
+        for section in sections {
+            table = match table.and_then(|t| t.get_mut(*section)) {
+                Some(toml::Value::Table(t)) => Some(t),
+                _ => None,
+            };
+        }
+        let Some(table) = table else {
             continue;
         };
         let file_key = format!("{name}_file");
-        let Some(path) = table.remove(&file_key) else {
+        let Some(file) = table.remove(&file_key) else {
             continue;
         };
-        let key = format!("{section}.{name}");
-        let toml::Value::String(path) = path else {
+        let key = path.join(".");
+        let toml::Value::String(file) = file else {
             return Err(ConfigError::Invalid {
-                key: format!("{section}.{file_key}"),
+                key: format!("{key}_file"),
                 message: "must be a path".to_owned(),
             });
         };
-        let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::SecretFile {
+        let text = std::fs::read_to_string(&file).map_err(|cause| ConfigError::SecretFile {
             key: key.clone(),
-            path: PathBuf::from(&path),
+            path: PathBuf::from(&file),
             cause,
         })?;
         table.insert(
@@ -987,6 +1005,7 @@ mod tests {
             "db",
             "postgres://consentry:hunter2@127.0.0.1/consentry\n",
         );
+        let gw_file = write(dir.path(), "gw", "gw-s3cret\n");
         let loaded = Config::load(
             None,
             env(&[
@@ -998,10 +1017,27 @@ mod tests {
                     "CONSENTRY_STORAGE__DATABASE_URL_FILE",
                     db_file.to_str().unwrap(),
                 ),
+                (
+                    "CONSENTRY_SCA__SMS__GATEWAY_TOKEN_FILE",
+                    gw_file.to_str().unwrap(),
+                ),
+                (
+                    "CONSENTRY_SCA__SMS__GATEWAY_URL",
+                    "https://sms.bank.example/send",
+                ),
             ]),
         )
         .unwrap();
         let c = &loaded.config;
+        assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+        assert_eq!(
+            c.sca.sms.gateway_token.as_ref().unwrap().expose(),
+            "gw-s3cret"
+        );
+        assert_eq!(
+            c.sca.sms.gateway_url.as_ref().unwrap().as_str(),
+            "https://sms.bank.example/send"
+        );
         assert_eq!(
             c.keys.master_key.as_ref().unwrap().expose(),
             "c2VjcmV0LW1hc3Rlci1rZXktdGhhdC1pcy0zMi1ieXRlcw"
@@ -1009,7 +1045,9 @@ mod tests {
         assert!(c.database_url().contains("hunter2"));
         let shown = c.to_redacted_toml();
         assert!(
-            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            !shown.contains("hunter2")
+                && !shown.contains("c2VjcmV0")
+                && !shown.contains("gw-s3cret"),
             "{shown}"
         );
         assert!(shown.contains("[redacted]"));

@@ -26,6 +26,28 @@ pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
 }
 
+/// `len` characters drawn uniformly from `alphabet` (at most 256 symbols): bytes that would bias
+/// the draw are rejected, not folded.
+pub fn random_chars(alphabet: &[u8], len: usize) -> String {
+    if alphabet.is_empty() {
+        return String::new();
+    }
+    let n = alphabet.len().clamp(1, 256);
+    let limit = 256 - 256 % n;
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes::<32>() {
+            if usize::from(b) < limit
+                && out.len() < len
+                && let Some(&c) = alphabet.get(usize::from(b) % n)
+            {
+                out.push(char::from(c));
+            }
+        }
+    }
+    out
+}
+
 /// A new random identifier (UUID v4) for stored records.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

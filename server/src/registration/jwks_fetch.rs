@@ -416,6 +416,18 @@ pub fn outbound_client(
     extra_roots: Vec<CertificateDer<'static>>,
     web_pki: bool,
 ) -> Result<reqwest::Client, String> {
+    outbound_builder(timeout, extra_roots, web_pki)?
+        .https_only(true)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// [`outbound_client`] before it is built, for callers that decide about clear text themselves.
+pub fn outbound_builder(
+    timeout: Duration,
+    extra_roots: Vec<CertificateDer<'static>>,
+    web_pki: bool,
+) -> Result<reqwest::ClientBuilder, String> {
     let unavailable = |e: &dyn std::fmt::Display| e.to_string();
     let mut roots = rustls::RootCertStore::empty();
     if web_pki {
@@ -431,16 +443,13 @@ pub fn outbound_client(
         .map_err(|e| unavailable(&e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .https_only(true)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout)
-        .user_agent(concat!("consentry/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| unavailable(&e))
+        .user_agent(concat!("consentry/", env!("CARGO_PKG_VERSION"))))
 }
 
 /// A JWKS: a JSON object whose `keys` is an array of objects with a `kty`, public keys only.

@@ -7,6 +7,7 @@
 //! Backend-specific set-up (pragmas, connection options, migrations) lives in `sqlite` and
 //! `postgres`. The contract suite in `tests/it/store_contract.rs` runs against both.
 
+mod challenges;
 mod clients;
 mod codes;
 mod consents;
@@ -28,6 +29,7 @@ mod users;
 use std::path::Path;
 use std::time::Duration;
 
+pub use challenges::{ChallengeRecord, ChallengeStore};
 pub use clients::{ClientRecord, ClientStatus, ClientStore};
 pub use codes::{CodeRecord, CodeStore, IssuedTokens, Redemption};
 pub use consents::{

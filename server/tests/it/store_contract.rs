@@ -677,3 +677,145 @@ mod consents {
         }
     }
 }
+
+mod one_time_codes {
+    use std::sync::{Arc, Mutex};
+
+    use consentry_server::sca::config::ScaConfig;
+    use consentry_server::sca::otp::{Otp, Purpose, SendOutcome, VerifyOutcome};
+    use consentry_server::sca::sms::{SmsError, SmsGateway};
+    use consentry_server::store::{ChallengeStore as _, Role, Store, UserStore as _};
+
+    use super::user;
+    use crate::support::all_stores;
+
+    /// The bank's SMS provider, which is not ours: keeps the texts.
+    #[derive(Debug, Default)]
+    struct Phone(Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl SmsGateway for Phone {
+        async fn send(&self, _to: &str, text: &str) -> Result<(), SmsError> {
+            self.0.lock().unwrap().push(text.to_owned());
+            Ok(())
+        }
+    }
+
+    fn otp<'a>(store: &'a Store, phone: &'a Phone, config: &'a ScaConfig) -> Otp<'a> {
+        Otp {
+            store,
+            gateway: phone,
+            key: zeroize::Zeroizing::new([9u8; 32]),
+            config,
+        }
+    }
+
+    async fn sent(store: &Store, phone: &Phone, config: &ScaConfig, at: i64) -> (String, String) {
+        let mut ada = user("u-otp", "ada-otp", Role::Customer);
+        ada.phone = Some("+447700900461".to_owned());
+        if store.user_by_id("u-otp").await.unwrap().is_none() {
+            store.insert_user(&ada).await.unwrap();
+        }
+        let purpose = Purpose {
+            words: "let a TPP see your account information".to_owned(),
+            linked_to: None,
+        };
+        let SendOutcome::Sent(challenge) = otp(store, phone, config)
+            .send(&ada, &purpose, at)
+            .await
+            .unwrap()
+        else {
+            panic!("sent");
+        };
+        let text = phone.0.lock().unwrap().last().unwrap().clone();
+        let code: String = text.chars().take_while(char::is_ascii_digit).collect();
+        assert_ne!(
+            challenge.code_hash,
+            code.as_bytes(),
+            "the code is not stored"
+        );
+        (challenge.id, code)
+    }
+
+    #[tokio::test]
+    async fn a_code_is_accepted_once_among_concurrent_entries() {
+        for (backend, store, _dir) in all_stores().await {
+            let (phone, config) = (Phone::default(), ScaConfig::default());
+            let (id, code) = sent(&store, &phone, &config, 1000).await;
+            let otp = Arc::new(otp(&store, &phone, &config));
+            let outcomes = futures_util::future::join_all(
+                (0..20).map(|_| otp.verify(&id, "u-otp", &code, 1001)),
+            )
+            .await;
+            let verified = outcomes
+                .iter()
+                .filter(|o| matches!(o.as_ref().unwrap(), VerifyOutcome::Verified(_)))
+                .count();
+            assert_eq!(verified, 1, "{backend}: {outcomes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_guesses_cannot_pass_the_attempt_limit() {
+        for (backend, store, _dir) in all_stores().await {
+            let (phone, config) = (Phone::default(), ScaConfig::default());
+            let (id, code) = sent(&store, &phone, &config, 1000).await;
+            let otp = otp(&store, &phone, &config);
+            let wrong: String = code
+                .chars()
+                .map(|c| if c == '0' { '1' } else { '0' })
+                .collect();
+            let outcomes = futures_util::future::join_all(
+                (0..20).map(|_| otp.verify(&id, "u-otp", &wrong, 1001)),
+            )
+            .await;
+            let counted = outcomes
+                .iter()
+                .filter(|o| matches!(o.as_ref().unwrap(), VerifyOutcome::Wrong { .. }))
+                .count();
+            assert_eq!(
+                counted, 5,
+                "{backend}: only sca.otp_max_attempts entries count"
+            );
+            assert_eq!(
+                otp.verify(&id, "u-otp", &code, 1002).await.unwrap(),
+                VerifyOutcome::Spent,
+                "{backend}: the right code after the limit"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_expire_and_belong_to_their_customer() {
+        for (backend, store, _dir) in all_stores().await {
+            let (phone, config) = (Phone::default(), ScaConfig::default());
+            let (id, code) = sent(&store, &phone, &config, 1000).await;
+            let otp = otp(&store, &phone, &config);
+            assert_eq!(
+                otp.verify(&id, "someone-else", &code, 1001).await.unwrap(),
+                VerifyOutcome::Spent,
+                "{backend}"
+            );
+            assert_eq!(
+                otp.verify(&id, "u-otp", &code, 1000 + config.otp_ttl_secs)
+                    .await
+                    .unwrap(),
+                VerifyOutcome::Spent,
+                "{backend}: expired"
+            );
+            let (id, code) = sent(&store, &phone, &config, 2000).await;
+            assert!(matches!(
+                otp.verify(&id, "u-otp", &code, 2001).await.unwrap(),
+                VerifyOutcome::Verified(_)
+            ));
+            assert_eq!(
+                store
+                    .delete_expired_challenges(1000 + config.otp_ttl_secs + 1)
+                    .await
+                    .unwrap(),
+                1,
+                "{backend}: only the first expired"
+            );
+        }
+    }
+}
