@@ -10,6 +10,7 @@ use crate::protocol::client_auth::ClientTrust;
 use crate::registration::jwks_fetch::JwksFetcher;
 use crate::sca::login::ThrottlePolicy;
 use crate::sca::password::PasswordHasher;
+use crate::sca::sms::{HttpSmsGateway, SharedSmsGateway};
 use crate::store::Store;
 
 pub struct App {
@@ -23,6 +24,8 @@ pub struct App {
     pub client_trust: ClientTrust,
     /// Fetches and caches the key sets of clients that registered a `jwks_uri`.
     pub jwks_fetcher: JwksFetcher,
+    /// Carries one-time codes; none without `sca.sms.gateway_url`.
+    pub sms: Option<SharedSmsGateway>,
 }
 
 #[derive(Clone)]
@@ -50,6 +53,8 @@ impl App {
             window_secs: l.throttle_window_secs,
         };
         let jwks_fetcher = JwksFetcher::from_config(&config.clients);
+        let sms =
+            HttpSmsGateway::from_config(&config.sca.sms).map(|g| Arc::new(g) as SharedSmsGateway);
         Self {
             config,
             store,
@@ -59,6 +64,7 @@ impl App {
             throttle,
             client_trust: ClientTrust::default(),
             jwks_fetcher,
+            sms,
         }
     }
 
@@ -71,6 +77,12 @@ impl App {
             l.argon2_iterations,
             l.argon2_parallelism,
         )
+    }
+
+    /// Replaces the configured SMS gateway (tests, or a gateway that is not plain HTTP).
+    pub fn with_sms_gateway(mut self, sms: Option<SharedSmsGateway>) -> Self {
+        self.sms = sms;
+        self
     }
 
     pub fn with_client_trust(mut self, trust: ClientTrust) -> Self {

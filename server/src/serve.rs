@@ -58,6 +58,20 @@ pub struct Prepared {
     pub events: Arc<crate::events::delivery::Deliverer>,
 }
 
+impl Prepared {
+    /// Replaces the SMS gateway before the server starts (the demo's console phone). False if the
+    /// state is already shared.
+    pub fn set_sms_gateway(&mut self, sms: crate::sca::sms::SharedSmsGateway) -> bool {
+        match Arc::get_mut(&mut self.state.0) {
+            Some(app) => {
+                app.sms = Some(sms);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Opens the database (applying migrations) and nothing else: for commands that only need data.
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     ensure_data_dir(&config.storage.data_dir)?;
@@ -390,6 +404,10 @@ async fn housekeeping(
                 }
                 if let Err(e) = state.store.delete_stale_windows(now - 86_400).await {
                     tracing::warn!(error = %e, "could not delete stale throttle windows");
+                }
+                // Kept a day past expiry: a customer asking about a code can still be answered.
+                if let Err(e) = crate::store::ChallengeStore::delete_expired_challenges(&state.store, now - 86_400).await {
+                    tracing::warn!(error = %e, "could not delete expired one-time codes");
                 }
                 if let Err(e) = crate::store::ConsentStore::expire_consents(&state.store, now).await {
                     tracing::warn!(error = %e, "could not mark expired consents");

@@ -1,4 +1,5 @@
 pub mod bank;
+pub mod phone;
 
 pub mod seed;
 

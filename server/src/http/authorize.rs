@@ -20,6 +20,7 @@ use super::error::PageError;
 use super::extract::PageForm;
 use super::login::{SessionUser, signed_in};
 use super::oauth::{REQUEST_URI_PREFIX, request_object_claims};
+use super::otp;
 use super::pages::{PageMeta, render};
 use super::{csrf, routes};
 use crate::app::{App, AppState};
@@ -33,9 +34,12 @@ use crate::protocol::client::Client;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::response::{Delivery, ResponseParams};
 use crate::protocol::token::{sign_claims, sign_id_token};
+use crate::sca::otp::Purpose;
+use crate::sca::step_up::{Bound, LoginState, StepUp, step_up};
 use crate::store::{
     Account, Authorisation, ClientStore as _, CodeRecord, CodeStore as _, ConsentRecord,
     ConsentStore as _, GrantRecord, GrantStore as _, LedgerStore as _, ParStore as _,
+    UserStore as _,
 };
 
 const PENDING_KEY: &str = "pending_authorization";
@@ -694,6 +698,75 @@ fn no_longer_waiting() -> PageError {
     )
 }
 
+/// The way to the one-time code page, when this authorization needs SCA that the login has not
+/// reached yet and the customer has a second factor (see [`step_up`]).
+async fn sca_step(
+    app: &App,
+    session: &Session,
+    pending: &Pending,
+    user: &SessionUser,
+    client: &Client,
+    consent: Option<&ConsentRecord>,
+) -> Result<Option<Response>, PageError> {
+    let bound = match consent {
+        Some(c) => Some(Bound {
+            consent_id: &c.id,
+            kind: c.kind()?,
+        }),
+        None => None,
+    };
+    let second_factor = app.sms.is_some()
+        && app
+            .store
+            .user_by_id(&user.user_id)
+            .await?
+            .is_some_and(|u| u.phone.is_some_and(|p| !p.trim().is_empty()));
+    let login = LoginState {
+        amr: &user.amr,
+        linked: &user.sca_linked,
+    };
+    let StepUp::Required { linked_to } = step_up(
+        &pending.request.requested_acrs(),
+        bound,
+        &login,
+        second_factor,
+    ) else {
+        return Ok(None);
+    };
+    let words = purpose_words(client, consent)?;
+    let purpose = Purpose { words, linked_to };
+    Ok(Some(
+        otp::begin(session, purpose, routes::AUTHORIZE_RESUME).await?,
+    ))
+}
+
+/// What a one-time code authorises, in the words of its message: the payee and amount of a
+/// payment, the TPP of anything else. Names a TPP chose are shortened to fit a text message.
+fn purpose_words(client: &Client, consent: Option<&ConsentRecord>) -> Result<String, PageError> {
+    let short = |s: &str| -> String {
+        let s = s.trim();
+        if s.chars().count() > 40 {
+            format!("{}…", s.chars().take(39).collect::<String>())
+        } else {
+            s.to_owned()
+        }
+    };
+    let tpp = short(&client_name(client));
+    Ok(match consent {
+        Some(c) if c.kind()? == ConsentKind::DomesticPayment => {
+            let i = Initiation::parse(&c.body).map_err(PageError::internal)?;
+            format!(
+                "pay {} {} to {} through {tpp}",
+                i.currency,
+                i.amount,
+                short(&i.payee)
+            )
+        }
+        Some(_) => format!("let {tpp} see your account information"),
+        None => format!("sign in to {tpp}"),
+    })
+}
+
 /// GET /authorize/resume: after login, the consent step.
 pub async fn resume(
     State(state): State<AppState>,
@@ -706,6 +779,13 @@ pub async fn resume(
         return Ok(Redirect::to(&login_url()).into_response());
     };
     let client = load_client(app, &pending.request.client_id).await?;
+    let consent = match &pending.consent_id {
+        Some(id) => Some(waiting_consent(app, &pending, id, now).await?),
+        None => None,
+    };
+    if let Some(step) = sca_step(app, &session, &pending, &user, &client, consent.as_ref()).await? {
+        return Ok(step);
+    }
     // An essential acr this login did not reach fails the authorization before the customer is
     // asked anything more.
     if let Err(error) = pending.request.acr_for(&user.amr) {
@@ -717,8 +797,7 @@ pub async fn resume(
         client_name: client_name(&client),
         user_name: user.display_name.clone(),
     };
-    if let Some(id) = &pending.consent_id {
-        let consent = waiting_consent(app, &pending, id, now).await?;
+    if let Some(consent) = consent {
         let view = consent_view(app, &consent, &user).await?;
         return Ok(consent_page(
             context,
@@ -799,6 +878,14 @@ pub async fn decision(
             "Sign in before approving.".to_owned(),
         ));
     };
+    let consent = match &pending.consent_id {
+        Some(id) => Some(waiting_consent(app, &pending, id, now).await?),
+        None => None,
+    };
+    // Approving cannot skip the second factor the consent step asked for.
+    if let Some(step) = sca_step(app, &session, &pending, &user, &client, consent.as_ref()).await? {
+        return Ok(step);
+    }
     let acr = match pending.request.acr_for(&user.amr) {
         Ok(acr) => acr,
         Err(error) => {
@@ -807,10 +894,9 @@ pub async fn decision(
         }
     };
     // A bound consent: what the customer chose, checked against what they may choose.
-    let bound = match &pending.consent_id {
+    let bound = match consent {
         None => None,
-        Some(id) => {
-            let consent = waiting_consent(app, &pending, id, now).await?;
+        Some(consent) => {
             let view = consent_view(app, &consent, &user).await?;
             match check_choice(&view, &form)? {
                 Choice::Made { accounts, debtor } => Some((consent, accounts, debtor)),

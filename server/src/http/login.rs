@@ -33,6 +33,9 @@ pub struct SessionUser {
     /// Random per login: tells one login from the next even within the same second.
     #[serde(default)]
     pub login_id: String,
+    /// The consents a one-time code was entered for during this login (dynamic linking).
+    #[serde(default)]
+    pub sca_linked: Vec<String>,
 }
 
 pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
@@ -52,6 +55,11 @@ pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
 
 pub async fn signed_in(session: &Session) -> Result<Option<SessionUser>, PageError> {
     Ok(session.get::<SessionUser>(USER_KEY).await?)
+}
+
+/// Replaces the signed-in customer (a login that gained a factor).
+pub async fn store_signed_in(session: &Session, user: &SessionUser) -> Result<(), PageError> {
+    Ok(session.insert(USER_KEY, user).await?)
 }
 
 /// Only paths on this server: `/x`, never `//host` or `/\host`, which browsers treat as absolute.
@@ -164,6 +172,7 @@ pub async fn login_submit(
                 auth_time: now,
                 amr: vec!["pwd".to_owned()],
                 login_id: crate::crypto::random_token(),
+                sca_linked: Vec::new(),
             };
             session.insert(USER_KEY, &signed).await?;
             csrf::renew(&session).await?;

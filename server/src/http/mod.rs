@@ -12,6 +12,7 @@ pub mod health;
 pub mod listener;
 pub mod login;
 pub mod oauth;
+pub mod otp;
 pub mod pages;
 pub mod resource_auth;
 pub mod routes;

@@ -5,13 +5,14 @@ use axum::Router;
 use axum::middleware::map_response_with_state;
 use axum::routing::{get, post};
 
-use super::{authorize, discovery, health, login, oauth, pages, tls_info};
+use super::{authorize, discovery, health, login, oauth, otp, pages, tls_info};
 use crate::app::AppState;
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
+pub const LOGIN_OTP: &str = "/login/otp";
 pub const LOGOUT: &str = "/logout";
 pub const ASSETS: &str = "/assets/{file}";
 /// On the mTLS listener: what the server sees of the caller's client certificate.
@@ -35,6 +36,7 @@ pub fn public(state: AppState) -> Router {
     let pages = Router::new()
         .route(HOME, get(login::home))
         .route(LOGIN, get(login::login_page).post(login::login_submit))
+        .route(LOGIN_OTP, get(otp::otp_page).post(otp::otp_submit))
         .route(LOGOUT, post(login::logout))
         .route(
             AUTHORIZE,

@@ -291,8 +291,8 @@ pub enum Source {
     Pushed,
 }
 
-const ACR_SCA: &str = "urn:openbanking:psd2:sca";
-const ACR_CA: &str = "urn:openbanking:psd2:ca";
+pub const ACR_SCA: &str = "urn:openbanking:psd2:sca";
+pub const ACR_CA: &str = "urn:openbanking:psd2:ca";
 pub const SUPPORTED_ACRS: &[&str] = &[ACR_SCA, ACR_CA];
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "accounts", "payments", "fundsconfirmations"];
 

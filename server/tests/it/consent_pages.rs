@@ -12,17 +12,27 @@ use serde_json::{Value, json};
 use crate::fapi::{
     CHALLENGE, REDIRECT, Tpp, VERIFIER, now, post_token, response_params, verify_server_jwt,
 };
-use crate::support::{TestDb, TestServer, add_customer, csrf_of, log_in};
+use crate::support::{TestDb, TestServer, add_customer, add_customer_with_phone, csrf_of, log_in};
 
-const PASSWORD: &str = "consent-password-1";
+pub(crate) const PASSWORD: &str = "consent-password-1";
 
 /// A customer with accounts: `(currency, nickname)` each; returns the user id and account ids.
-async fn customer_with_accounts(
+pub(crate) async fn customer_with_accounts(
     server: &TestServer,
     username: &str,
     accounts: &[(&str, &str)],
 ) -> (String, Vec<String>) {
-    let user_id = add_customer(server, username, PASSWORD).await;
+    customer_with_phone_and_accounts(server, username, None, accounts).await
+}
+
+/// [`customer_with_accounts`], with a phone number for one-time codes when given.
+pub(crate) async fn customer_with_phone_and_accounts(
+    server: &TestServer,
+    username: &str,
+    phone: Option<&str>,
+    accounts: &[(&str, &str)],
+) -> (String, Vec<String>) {
+    let user_id = add_customer_with_phone(server, username, PASSWORD, phone).await;
     let accounts: Vec<Account> = accounts
         .iter()
         .enumerate()
@@ -56,7 +66,7 @@ async fn customer_with_accounts(
     (user_id, ids)
 }
 
-fn waiting_consent(id: &str, kind: &str, client_id: &str) -> ConsentRecord {
+pub(crate) fn waiting_consent(id: &str, kind: &str, client_id: &str) -> ConsentRecord {
     let now = now();
     ConsentRecord {
         id: id.to_owned(),
@@ -81,7 +91,7 @@ fn waiting_consent(id: &str, kind: &str, client_id: &str) -> ConsentRecord {
     }
 }
 
-fn account_access(id: &str, client_id: &str) -> ConsentRecord {
+pub(crate) fn account_access(id: &str, client_id: &str) -> ConsentRecord {
     ConsentRecord {
         permissions: Some(
             json!([
@@ -100,7 +110,7 @@ fn account_access(id: &str, client_id: &str) -> ConsentRecord {
     }
 }
 
-fn payment(id: &str, client_id: &str, debtor: Option<&str>) -> ConsentRecord {
+pub(crate) fn payment(id: &str, client_id: &str, debtor: Option<&str>) -> ConsentRecord {
     let mut initiation = json!({
         "InstructionIdentification": "instr-1",
         "EndToEndIdentification": "e2e-1",
@@ -126,7 +136,7 @@ fn payment(id: &str, client_id: &str, debtor: Option<&str>) -> ConsentRecord {
     }
 }
 
-async fn insert(server: &TestServer, consent: &ConsentRecord) {
+pub(crate) async fn insert(server: &TestServer, consent: &ConsentRecord) {
     let r = server
         .state()
         .store
@@ -137,7 +147,7 @@ async fn insert(server: &TestServer, consent: &ConsentRecord) {
 }
 
 /// The claims parameter binding `consent_id`, with the acr request the OBUK profile sends.
-fn intent_claims(consent_id: &str) -> Value {
+pub(crate) fn intent_claims(consent_id: &str) -> Value {
     json!({
         "id_token": {
             "openbanking_intent_id": {"value": consent_id, "essential": true},
@@ -148,7 +158,7 @@ fn intent_claims(consent_id: &str) -> Value {
 }
 
 /// Pushes an authorization request; returns the authorization URL.
-async fn push(server: &TestServer, tpp: &Tpp, scope: &str, claims: &Value) -> String {
+pub(crate) async fn push(server: &TestServer, tpp: &Tpp, scope: &str, claims: &Value) -> String {
     let mut form = tpp.auth_params(&server.public);
     for (k, v) in [
         ("response_type", "code"),
@@ -180,7 +190,7 @@ async fn push(server: &TestServer, tpp: &Tpp, scope: &str, claims: &Value) -> St
 }
 
 /// The response parameters of a redirect back to the client.
-fn callback(r: &reqwest::Response) -> serde_json::Map<String, Value> {
+pub(crate) fn callback(r: &reqwest::Response) -> serde_json::Map<String, Value> {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(REDIRECT), "{location}");
@@ -188,7 +198,7 @@ fn callback(r: &reqwest::Response) -> serde_json::Map<String, Value> {
 }
 
 /// Opens the authorization URL and logs `username` in; the response of the step after login.
-async fn sign_in_and_resume(
+pub(crate) async fn sign_in_and_resume(
     server: &TestServer,
     browser: &reqwest::Client,
     url: &str,
@@ -235,7 +245,7 @@ async fn resume_page(server: &TestServer, browser: &reqwest::Client, url: &str) 
         .unwrap()
 }
 
-async fn decide(
+pub(crate) async fn decide(
     server: &TestServer,
     browser: &reqwest::Client,
     page: &str,
@@ -252,12 +262,12 @@ async fn decide(
         .unwrap()
 }
 
-async fn consent_of(server: &TestServer, id: &str) -> ConsentRecord {
+pub(crate) async fn consent_of(server: &TestServer, id: &str) -> ConsentRecord {
     server.state().store.consent(id).await.unwrap().unwrap()
 }
 
 /// Redeems `code`; returns the token response.
-async fn redeem(server: &TestServer, tpp: &Tpp, code: &str) -> Value {
+pub(crate) async fn redeem(server: &TestServer, tpp: &Tpp, code: &str) -> Value {
     let mut form = tpp.auth_params(&server.public);
     form.extend([
         ("grant_type".to_owned(), "authorization_code".to_owned()),

@@ -17,6 +17,7 @@ mod jwt_access_tokens;
 mod keys;
 mod oauth_store;
 mod races;
+mod sca_otp;
 mod server;
 mod store_contract;
 mod tls;

@@ -225,6 +225,16 @@ impl TestServer {
 
 /// Adds a customer with `password` directly in the store.
 pub async fn add_customer(server: &TestServer, username: &str, password: &str) -> String {
+    add_customer_with_phone(server, username, password, None).await
+}
+
+/// Adds a customer with `password` and, when given, a phone number for one-time codes.
+pub async fn add_customer_with_phone(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+    phone: Option<&str>,
+) -> String {
     use consentry_server::store::UserStore as _;
     let state = server.state();
     let id = uuid::Uuid::new_v4().to_string();
@@ -233,7 +243,7 @@ pub async fn add_customer(server: &TestServer, username: &str, password: &str) -
         username: username.to_owned(),
         display_name: format!("{username} Example"),
         email: None,
-        phone: None,
+        phone: phone.map(str::to_owned),
         role: consentry_server::store::Role::Customer,
         password_hash: state.passwords.hash(password).await.unwrap(),
         disabled_at: None,
@@ -281,4 +291,105 @@ pub fn csrf_of(html: &str) -> String {
         .map(|i| i + marker.len())
         .expect("page has a CSRF token");
     html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// One message the test SMS gateway accepted.
+#[derive(Debug, Clone)]
+pub struct SmsMessage {
+    pub to: String,
+    pub from: String,
+    pub text: String,
+    pub authorization: Option<String>,
+}
+
+impl SmsMessage {
+    /// The one-time code: the digits the text starts with.
+    pub fn code(&self) -> String {
+        self.text.chars().take_while(char::is_ascii_digit).collect()
+    }
+}
+
+/// An SMS gateway on loopback, standing in for the bank's provider (it is not ours, so it is the
+/// one thing mocked): keeps what it is sent, and answers 202, or a status set by the test.
+pub struct SmsInbox {
+    pub url: url::Url,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<SmsMessage>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SmsInbox {
+    pub async fn start() -> SmsInbox {
+        use axum::http::{HeaderMap, StatusCode};
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(202));
+        let (kept, answer) = (messages.clone(), status.clone());
+        let app = axum::Router::new().route(
+            "/messages",
+            axum::routing::post(
+                move |headers: HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| {
+                    let (kept, answer) = (kept.clone(), answer.clone());
+                    async move {
+                        let status = answer.load(std::sync::atomic::Ordering::SeqCst);
+                        if status == 202 {
+                            let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+                            kept.lock().unwrap().push(SmsMessage {
+                                to: text("to"),
+                                from: text("from"),
+                                text: text("text"),
+                                authorization: headers
+                                    .get("authorization")
+                                    .map(|v| v.to_str().unwrap().to_owned()),
+                            });
+                        }
+                        StatusCode::from_u16(status).unwrap()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!(
+            "http://127.0.0.1:{}/messages",
+            listener.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        SmsInbox {
+            url,
+            messages,
+            status,
+            task,
+        }
+    }
+
+    pub fn messages(&self) -> Vec<SmsMessage> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> SmsMessage {
+        self.messages().pop().expect("a message was sent")
+    }
+
+    /// From now on the gateway answers `status` (202 accepts again).
+    pub fn answer(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for SmsInbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The text of the element with `id` in a page (no nested elements).
+pub fn text_of(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let start = html.find(&marker).expect("element in page");
+    let after = &html[start..];
+    let open = after.find('>').unwrap() + 1;
+    after[open..].split('<').next().unwrap().to_owned()
 }
