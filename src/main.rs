@@ -88,6 +88,10 @@ struct ConformanceConfigArgs {
     /// that uses the local CA. The OpenID Foundation suite does not need it.
     #[arg(long)]
     for_harness: bool,
+    /// Where consentry-conformance reads one-time codes: the `/messages` URL of its SMS inbox
+    /// (`consentry-conformance sms-inbox`), which the server's `sca.sms.gateway_url` points at.
+    #[arg(long, value_name = "URL")]
+    sms_inbox: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -232,9 +236,18 @@ async fn serve(
     let stop = serve::shutdown_signal();
     // Bind first: a port in use stops start-up before anything is created or changed.
     let listeners = Listeners::bind(&config).await?;
-    let prepared = serve::prepare(config, clock).await?;
+    let mut prepared = serve::prepare(config, clock).await?;
     if !prepared.created_keys.is_empty() {
         tracing::info!(kids = ?prepared.created_keys, "created signing keys");
+    }
+    // The demo prints one-time codes on the console unless a real gateway is configured.
+    let console_phone = demo && prepared.state.sms.is_none();
+    if console_phone
+        && !prepared.set_sms_gateway(std::sync::Arc::new(
+            consentry_server::demo::phone::ConsolePhone,
+        ))
+    {
+        anyhow::bail!("the demo phone could not be installed");
     }
     let demo_report = if demo {
         Some(
@@ -277,6 +290,11 @@ async fn serve(
     println!("  metrics    http://{}/metrics", running.admin_addr);
     if let Some(report) = demo_report {
         print!("{report}");
+    }
+    if console_phone {
+        println!(
+            "One-time codes (SCA) for the demo customers' phones are printed here, as [demo phone ...]."
+        );
     }
     println!("Consentry is ready ({} ms)", started.elapsed().as_millis());
     running.run_until(stop).await;
@@ -449,6 +467,7 @@ async fn conformance_config(
         username: &args.username,
         password: &args.password,
         include_server_ca: args.for_harness,
+        sms_inbox: args.sms_inbox.as_deref(),
     });
     let text = serde_json::to_string_pretty(&json)? + "\n";
     match &args.out {

@@ -22,6 +22,11 @@ pub struct Config {
     /// Our extension: where a harness run may trust the server (its CA, PEM).
     #[serde(default)]
     pub server_ca: Option<String>,
+    /// Our extension: the URL of an SMS inbox's `/messages` (`consentry-conformance sms-inbox`)
+    /// that the server's SMS gateway points at. A browser step typing `$sms_code` reads the
+    /// one-time code of the page's reference from there; the suite's browser has no such thing.
+    #[serde(default)]
+    pub sms_inbox: Option<String>,
 }
 
 /// The UK Open Banking endpoints the suite reads from `resource` (`FAPIOBGetResourceEndpoint`).

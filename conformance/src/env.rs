@@ -202,6 +202,13 @@ pub struct Env {
     pub requested_claims: Arc<Mutex<std::collections::HashMap<String, Value>>>,
 }
 
+/// The value of a browser step's `text` command that stands for the one-time code the server
+/// sent by SMS for the current page (see [`Env::sms_code`]).
+pub const SMS_CODE: &str = "$sms_code";
+
+/// The waits (ms) between asking the SMS inbox again for a code not there yet: about 3 s in all.
+const SMS_WAITS_MS: &[u64] = &[50, 100, 200, 400, 800, 1500];
+
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
@@ -696,7 +703,12 @@ impl Env {
                     .as_slice()
                 {
                     ["text", "id", id, value, ..] => {
-                        values.push(((*id).to_owned(), (*value).to_owned()))
+                        let value = if *value == SMS_CODE {
+                            self.sms_code(&browser, &reply.body, SMS_WAITS_MS).await?
+                        } else {
+                            (*value).to_owned()
+                        };
+                        values.push(((*id).to_owned(), value))
                     }
                     ["click", "id", id, ..] => clicked = Some((*id).to_owned()),
                     _ => {}
@@ -758,6 +770,81 @@ impl Env {
             "BrowserTask",
             "the browser did not get back to the client",
         ))
+    }
+
+    /// The one-time code for the OTP page `page`: the SMS carrying the page's reference
+    /// (`#otp-reference`) from the inbox of `sms_inbox`, asked for again after each of `waits`
+    /// (milliseconds) while it has none. The server sends the SMS before it shows the page, so
+    /// the first answer normally has it; the waits cover a gateway that queues.
+    pub async fn sms_code(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        waits: &[u64],
+    ) -> Result<String, Failure> {
+        let inbox = self.config.sms_inbox.as_deref().ok_or_else(|| {
+            fail(
+                "BrowserTask",
+                format!(
+                    "a browser step types {SMS_CODE} but the config names no sms_inbox (the \
+                     /messages URL of `consentry-conformance sms-inbox`, the server's SMS gateway)"
+                ),
+            )
+        })?;
+        let reference = html::element_text(page, "otp-reference")
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                // A page that could not send the code says why in #otp-error.
+                let error = html::element_text(page, "otp-error")
+                    .map(|e| format!(" (the page says: {e})"))
+                    .unwrap_or_default();
+                fail(
+                    "BrowserTask",
+                    format!(
+                        "the one-time code page shows no #otp-reference, so no SMS can be told \
+                         apart{error}"
+                    ),
+                )
+            })?;
+        let mut url = url::Url::parse(inbox)
+            .map_err(|e| fail("BrowserTask", format!("sms_inbox {inbox}: {e}")))?;
+        url.query_pairs_mut().append_pair("reference", &reference);
+        let mut waits = waits.iter();
+        loop {
+            let reply = self
+                .send(client.get(url.as_str()), None)
+                .await
+                .map_err(transport)?;
+            if reply.status == 200 {
+                let message: crate::sms_inbox::Message = serde_json::from_str(&reply.body)
+                    .map_err(|e| {
+                        fail(
+                            "BrowserTask",
+                            format!("the SMS inbox answered ref {reference} with {e}"),
+                        )
+                    })?;
+                return message.code.ok_or_else(|| {
+                    fail(
+                        "BrowserTask",
+                        format!(
+                            "the SMS with ref {reference} does not begin with a code: {}",
+                            message.text
+                        ),
+                    )
+                });
+            }
+            let Some(wait) = waits.next() else {
+                return Err(fail(
+                    "BrowserTask",
+                    format!(
+                        "no SMS with the one-time code of ref {reference} reached the inbox \
+                         {inbox} (last answer {})",
+                        reply.status
+                    ),
+                ));
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(*wait)).await;
+        }
     }
 
     fn callback(&self, url: &str) -> Result<Landing, Failure> {

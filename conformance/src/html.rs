@@ -126,6 +126,71 @@ pub fn forms(html: &str) -> Vec<Form> {
     out
 }
 
+/// The text of the element whose id is `id` (`<strong id="otp-reference">K7QF</strong>` gives
+/// `K7QF`): the markup between its start tag and the next end tag of its name, without inner
+/// tags, entities unescaped, whitespace runs as one space and trimmed. A void or self-closed
+/// element has empty text; `None` when no element has the id.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(start) = html[from..].find('<').map(|i| i + from) {
+        from = start + 1;
+        if html[start..].starts_with("<!--") {
+            from = html[start..]
+                .find("-->")
+                .map_or(html.len(), |i| i + start + 3);
+            continue;
+        }
+        let name: String = html[start + 1..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() {
+            // An end tag, a comment or a stray `<`.
+            continue;
+        }
+        let tag_end = html[start..]
+            .find('>')
+            .map_or(html.len(), |i| i + start + 1);
+        let tag = &html[start..tag_end];
+        if attr(&attributes(tag), "id") != Some(id) {
+            continue;
+        }
+        if tag.ends_with("/>") || VOID.contains(&name.as_str()) {
+            return Some(String::new());
+        }
+        let close = format!("</{name}");
+        let end = lower[tag_end..]
+            .find(&close)
+            .map_or(html.len(), |i| i + tag_end);
+        return Some(text_of(&html[tag_end..end]));
+    }
+    None
+}
+
+/// The elements that have no end tag.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
+];
+
+/// The text of a run of markup: tags dropped, entities unescaped, whitespace collapsed.
+fn text_of(markup: &str) -> String {
+    let mut text = String::new();
+    let mut rest = markup;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push(' ');
+        rest = rest[open..].find('>').map_or("", |i| &rest[open + i + 1..]);
+    }
+    text.push_str(rest);
+    unescape(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Form {
     pub fn has_element(&self, id: &str) -> bool {
         self.fields.iter().any(|f| f.id.as_deref() == Some(id))
@@ -150,6 +215,40 @@ impl Form {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_an_elements_text_by_id() {
+        let html = r#"<main><p id="intro">We sent a code to <b>+44 7700 900461</b>
+          &amp; it expires soon.</p>
+          <p>Reference: <strong class="ref" id="otp-reference">K7QF</strong></p>
+          <P ID='upper'> Mixed </P>
+          <input id="otp" name="otp" value="x"><br id="gap"/>
+          <!-- <span id="commented">no</span> --></main>"#;
+        assert_eq!(element_text(html, "otp-reference").as_deref(), Some("K7QF"));
+        assert_eq!(
+            element_text(html, "intro").as_deref(),
+            Some("We sent a code to +44 7700 900461 & it expires soon."),
+            "inner tags dropped, entities unescaped, whitespace collapsed"
+        );
+        assert_eq!(element_text(html, "upper").as_deref(), Some("Mixed"));
+        assert_eq!(element_text(html, "gap").as_deref(), Some(""));
+        assert_eq!(
+            element_text(html, "otp").as_deref(),
+            Some(""),
+            "a void element"
+        );
+        assert_eq!(
+            element_text(html, "commented"),
+            None,
+            "comments are not markup"
+        );
+        assert_eq!(element_text(html, "missing"), None);
+        assert_eq!(element_text(html, "otp-ref"), None, "ids match whole");
+        assert_eq!(
+            element_text("<p id=\"open\">never closed", "open").as_deref(),
+            Some("never closed")
+        );
+    }
 
     #[test]
     fn finds_forms_fields_and_buttons() {

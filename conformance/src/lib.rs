@@ -9,4 +9,5 @@ pub mod html;
 pub mod modules;
 pub mod plan;
 pub mod report;
+pub mod sms_inbox;
 pub mod suite_config;

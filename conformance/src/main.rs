@@ -1,24 +1,30 @@
 //! `consentry-conformance`: runs a FAPI test plan against a deployment and prints a line per
-//! module, with a closing `N passed, N failed`.
+//! module, with a closing `N passed, N failed`; `consentry-conformance sms-inbox` serves the SMS
+//! inbox the deployment's one-time codes go to during a run.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use consentry_conformance::config::Config;
 use consentry_conformance::plan::Variant;
-use consentry_conformance::{modules, report};
+use consentry_conformance::{modules, report, sms_inbox};
 
 #[derive(Parser)]
 #[command(
     name = "consentry-conformance",
-    about = "Run an OpenID Foundation FAPI server test plan against a deployment"
+    about = "Run an OpenID Foundation FAPI server test plan against a deployment",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The plan with its variants, as the suite writes it:
     /// `fapi2-security-profile-final[client_auth_type=private_key_jwt][sender_constrain=dpop]...`
-    #[arg(long)]
-    plan: String,
+    #[arg(long, required = true)]
+    plan: Option<String>,
     /// The configuration JSON (the suite's shape: server.discoveryUrl, client, client2, mtls,
     /// mtls2, resource, browser).
     #[arg(long)]
@@ -40,10 +46,36 @@ struct Cli {
     parallel: usize,
 }
 
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an SMS inbox on loopback until Ctrl-C: point the server's `sca.sms.gateway_url`
+    /// and the config's `sms_inbox` at the URL it prints, and the harness's browser reads the
+    /// one-time codes from it. Each message is printed too, for driving the page by hand.
+    SmsInbox(SmsInboxArgs),
+}
+
+#[derive(Args)]
+struct SmsInboxArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    listen: SocketAddr,
+    /// Take only messages posted with `Authorization: Bearer <TOKEN>` (the gateway token the
+    /// server is configured with).
+    #[arg(long, env = "CONSENTRY_SMS_INBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
 fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    let variant = match Variant::parse(&cli.plan) {
+    if let Some(Command::SmsInbox(args)) = cli.command {
+        return serve_sms_inbox(args);
+    }
+    let Some(plan) = cli.plan else {
+        eprintln!("error: --plan is required");
+        return ExitCode::FAILURE;
+    };
+    let variant = match Variant::parse(&plan) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: --plan: {e}");
@@ -114,5 +146,51 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `sms-inbox`: the inbox until Ctrl-C, printing its URL and every message it takes.
+fn serve_sms_inbox(args: SmsInboxArgs) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("error: cannot start the async runtime");
+        return ExitCode::FAILURE;
+    };
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let inbox = sms_inbox::start_with_token(listener, args.token)
+            .await
+            .map_err(|e| format!("cannot start the SMS inbox: {e}"))?;
+        println!("SMS inbox at {}", inbox.url());
+        println!(
+            "set the server's sca.sms.gateway_url and the config's sms_inbox to it; Ctrl-C stops it"
+        );
+        let mut arrivals = inbox.subscribe();
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                arrival = arrivals.recv() => match arrival {
+                    Ok(m) => println!("to {} from {}: {}", m.to, m.from, m.text),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        println!("({n} messages came too fast to show)");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+        inbox
+            .shutdown()
+            .await
+            .map_err(|e| format!("the SMS inbox failed: {e}"))
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

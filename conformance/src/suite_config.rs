@@ -84,11 +84,17 @@ pub fn resource(variant: &Variant, mtls_base: &str, resource_base: &str) -> Valu
     }
 }
 
-/// The browser steps through our login and consent pages, keyed on their element ids.
+/// The browser steps through our login, one-time code and consent pages, keyed on their
+/// element ids. A page gets the first task whose `match` fits, so the one-time code page
+/// (`/login/otp`) comes before the password page's `/login*`, which would match it too. Its
+/// code is [`crate::env::SMS_CODE`], which our harness reads from its SMS inbox; the suite's
+/// browser cannot (see `suite/README.md`).
 pub fn browser_steps(public_base: &str, username: &str, password: &str) -> Value {
     json!([{
         "match": format!("{public_base}/authorize*"),
         "tasks": [
+            {"task": "One-time code", "match": format!("{public_base}/login/otp*"),
+             "commands": [["text", "id", "otp", crate::env::SMS_CODE], ["click", "id", "otp-submit"]]},
             {"task": "Login", "match": format!("{public_base}/login*"),
              "commands": [["text", "id", "username", username], ["text", "id", "password", password], ["click", "id", "login-submit"]]},
             {"task": "Consent", "match": format!("{public_base}/authorize/resume*"),
@@ -112,6 +118,9 @@ pub struct SuiteConfig<'a> {
     pub password: &'a str,
     /// The harness trusts the server through this CA; the real suite needs no such member.
     pub include_server_ca: bool,
+    /// The `/messages` URL of the SMS inbox the server's gateway points at, for the harness's
+    /// one-time code step (`sms_inbox`); the real suite has no use for it.
+    pub sms_inbox: Option<&'a str>,
 }
 
 pub fn config_json(c: &SuiteConfig<'_>) -> Value {
@@ -131,6 +140,9 @@ pub fn config_json(c: &SuiteConfig<'_>) -> Value {
     if c.include_server_ca {
         config["server_ca"] = json!(c.ca_pem);
     }
+    if let Some(inbox) = c.sms_inbox {
+        config["sms_inbox"] = json!(inbox);
+    }
     config
 }
 
@@ -140,7 +152,9 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{ClientMaterial, client_metadata, resource};
+    use super::{
+        ClientMaterial, SuiteConfig, browser_steps, client_metadata, config_json, resource,
+    };
     use crate::plan::Variant;
 
     const OBUK_DPOP: &str = "fapi2-security-profile-final[client_auth_type=mtls][sender_constrain=dpop][openid=plain_oauth][fapi_profile=openbanking_uk]";
@@ -181,6 +195,14 @@ mod tests {
         ];
         for text in examples {
             let config: Config = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                task_in(
+                    &config.browser,
+                    "https://bank.example/login/otp?return_to=%2F"
+                )
+                .as_deref(),
+                Some("One-time code")
+            );
             assert!(
                 config
                     .resource_string("resourceUrl")
@@ -192,6 +214,14 @@ mod tests {
             "../suite/fapi1-advanced-final.openbanking_uk.example.json"
         ))
         .unwrap();
+        assert_eq!(
+            task_in(
+                &obuk.browser,
+                "https://bank.example/login/otp?return_to=%2F"
+            )
+            .as_deref(),
+            Some("One-time code")
+        );
         for endpoint in [ObEndpoint::AccountRequests, ObEndpoint::AccountsResource] {
             assert!(
                 obuk.ob_base_url(endpoint)
@@ -199,6 +229,91 @@ mod tests {
                     .ends_with("/open-banking/v3.1/aisp/")
             );
         }
+    }
+
+    /// The task the harness's browser runs on `url` by our browser steps.
+    fn task_for(url: &str) -> Option<String> {
+        let flows: Vec<crate::config::BrowserFlow> =
+            serde_json::from_value(browser_steps("https://bank.example", "alice", "pw")).unwrap();
+        task_in(&flows, url)
+    }
+
+    /// The task the harness's browser runs on `url` by `flows`: the first whose `match` fits.
+    fn task_in(flows: &[crate::config::BrowserFlow], url: &str) -> Option<String> {
+        flows
+            .iter()
+            .filter(|f| crate::config::glob_matches(&f.matches, "https://bank.example/authorize?x"))
+            .flat_map(|f| f.tasks.iter())
+            .find(|t| crate::config::glob_matches(&t.matches, url))
+            .map(|t| t.task.clone())
+    }
+
+    #[test]
+    fn each_page_gets_its_own_browser_task() {
+        let base = "https://bank.example";
+        for (page, task) in [
+            ("/login?return_to=%2Fauthorize%2Fresume", "Login"),
+            (
+                "/login/otp?return_to=%2Fauthorize%2Fresume",
+                "One-time code",
+            ),
+            ("/login/otp", "One-time code"),
+            ("/authorize/resume", "Consent"),
+        ] {
+            assert_eq!(
+                task_for(&format!("{base}{page}")).as_deref(),
+                Some(task),
+                "{page}"
+            );
+        }
+        let steps = browser_steps(base, "alice", "pw");
+        let otp = &steps[0]["tasks"][0];
+        assert_eq!(
+            otp["commands"],
+            json!([
+                ["text", "id", "otp", "$sms_code"],
+                ["click", "id", "otp-submit"]
+            ])
+        );
+    }
+
+    #[test]
+    fn the_sms_inbox_is_written_only_when_given() {
+        let m = ClientMaterial {
+            client_id: "c1".to_owned(),
+            private_jwk: json!({"kty": "RSA", "kid": "k"}),
+            public_jwk: json!({"kty": "RSA"}),
+            cert_pem: "CERT".to_owned(),
+            key_pem: "KEY".to_owned(),
+            subject_dn: "CN=c1".to_owned(),
+        };
+        let variant = Variant::parse(OBUK_DPOP).unwrap();
+        let config = |sms_inbox| {
+            config_json(&SuiteConfig {
+                alias: "a",
+                discovery_url: "https://bank.example/.well-known/openid-configuration",
+                public_base: "https://bank.example",
+                clients: [&m, &m],
+                redirect_uris: ["https://tpp.example/cb", "https://tpp.example/cb?x=1"],
+                resource: resource(&variant, "https://bank.example", "https://rs.bank.example"),
+                ca_pem: "CA",
+                username: "alice",
+                password: "pw",
+                include_server_ca: true,
+                sms_inbox,
+            })
+        };
+        let with = config(Some("http://127.0.0.1:9901/messages"));
+        assert_eq!(with["sms_inbox"], "http://127.0.0.1:9901/messages");
+        let parsed: crate::config::Config = serde_json::from_value(with).unwrap();
+        assert_eq!(
+            parsed.sms_inbox.as_deref(),
+            Some("http://127.0.0.1:9901/messages")
+        );
+        let without = config(None);
+        assert!(without.get("sms_inbox").is_none());
+        let parsed: crate::config::Config = serde_json::from_value(without).unwrap();
+        assert!(parsed.sms_inbox.is_none());
     }
 
     #[test]

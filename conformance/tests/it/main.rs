@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use consentry_conformance::config::Config;
 use consentry_conformance::plan::Variant;
-use consentry_conformance::report;
 use consentry_conformance::suite_config::{self, ClientMaterial, SuiteConfig};
+use consentry_conformance::{report, sms_inbox};
 use consentry_server::clock::{Clock as _, SharedClock, SystemClock};
 use consentry_server::registration::test_client::new_identity;
 use consentry_server::store::{ClientRecord, ClientStatus, ClientStore as _};
@@ -26,6 +26,8 @@ const PASSWORD: &str = "alice-demo-2026";
 
 struct Server {
     running: consentry_server::serve::Running,
+    /// The server's SMS gateway: the one-time codes of the UK OB flows land here.
+    inbox: sms_inbox::Inbox,
     dir: tempfile::TempDir,
     public: String,
     mtls: String,
@@ -35,8 +37,14 @@ struct Server {
 
 async fn start() -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let inbox = sms_inbox::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = consentry_server::config::Config::default();
+    // alice has a phone, so every flow binding a UK OB consent sends her a one-time code
+    // through the inbox, where the browser step reads it back.
+    config.sca.sms.gateway_url = Some(url::Url::parse(&inbox.url()).unwrap());
     config.storage.data_dir = dir.path().to_owned();
     config.login.argon2_memory_kib = 64;
     config.login.argon2_iterations = 1;
@@ -44,6 +52,8 @@ async fn start() -> Server {
     // tested in the server's own suite, not here.
     config.login.address_max_failures = 100_000;
     config.login.account_max_failures = 100_000;
+    // So for the one-time codes each UK OB flow sends her.
+    config.sca.otp_max_sends = 1_000_000;
     // A short request_uri lifetime keeps par-attempt-to-use-expired-request_uri's wait short.
     config.tokens.request_uri_secs = 20;
     let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
@@ -87,6 +97,7 @@ async fn start() -> Server {
     let ca = std::fs::read_to_string(dir.path().join("tls/ca.crt")).unwrap();
     Server {
         running,
+        inbox,
         dir,
         public: public_base,
         mtls: mtls_base,
@@ -147,6 +158,7 @@ async fn config_for(server: &Server, variant: &Variant, n: usize) -> Config {
         username: USER,
         password: PASSWORD,
         include_server_ca: true,
+        sms_inbox: Some(&server.inbox.url()),
     });
     serde_json::from_value(json).unwrap()
 }
@@ -210,5 +222,11 @@ async fn every_plan_variant_passes() {
         all_ok,
         "some module failed that is not an expected failure (see the lines above)"
     );
+    // The UK OB flows went through the one-time code page, not around it.
+    assert!(
+        !server.inbox.is_empty(),
+        "no one-time code was sent to the SMS inbox"
+    );
     server.running.shutdown().await;
+    server.inbox.shutdown().await.unwrap();
 }
