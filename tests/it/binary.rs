@@ -213,6 +213,11 @@ fn demo_serves_then_survives_kill_9_with_the_same_keys_and_data() {
         "{}",
         server.banner
     );
+    assert!(
+        server.banner.contains("One-time codes (SCA)"),
+        "without a gateway the demo prints codes: {}",
+        server.banner
+    );
     for f in [
         "tpp-private-jwks.json",
         "tpp-client.crt",

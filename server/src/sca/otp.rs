@@ -23,7 +23,7 @@ pub const KEY_PURPOSE: &str = "sca-otp";
 pub const AMR: &str = "sms";
 /// Reference characters: no 0/O, 1/I/L, so a customer can read them back.
 const REFERENCE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const REFERENCE_LEN: usize = 4;
+const REFERENCE_LEN: usize = 5;
 
 /// What a code is sent for: the words the message uses and the thing it is linked to.
 #[derive(Debug, Clone, PartialEq, Eq)]
