@@ -48,23 +48,16 @@ use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::net::TcpListener;
 
+#[path = "../../server/benches/common/measure.rs"]
+mod measure;
+use measure::{cpu_seconds, env_flag, env_or, machine_busy_seconds};
+
 const SERVER_ENV: &str = "CONSENTRY_ACCOUNTS_BENCH_DIR";
 const SERVER_DB_ENV: &str = "CONSENTRY_ACCOUNTS_BENCH_DB";
 const PATH: &str = "/open-banking/v3.1/aisp/accounts";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
 
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -400,42 +393,6 @@ impl Server {
 
 // ---------------------------------------------------------------------------------------------
 // Measuring
-
-/// User + system CPU time of a process, in seconds (Linux `/proc`, 100 ticks a second).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU seconds the whole machine spent busy, from `/proc/stat`.
-fn machine_busy_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return 0.0;
-    };
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let idle = ticks.get(3).unwrap_or(&0.0) + ticks.get(4).unwrap_or(&0.0);
-    (ticks.iter().sum::<f64>() - idle) / 100.0
-}
 
 /// The server's `http_request_duration_seconds` sum and count on the resource listener.
 async fn server_time(admin: &str) -> Option<(f64, f64)> {

@@ -66,6 +66,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::net::TcpListener;
 
+#[path = "common/measure.rs"]
+mod measure;
+use measure::{cpu_seconds, env_flag, env_or, machine_busy_seconds};
+
 /// Set in the child process: the data directory of the server it runs.
 const SERVER_ENV: &str = "CONSENTRY_LOAD_SERVER_DIR";
 /// Set in the child process when the database is PostgreSQL: its URL.
@@ -83,13 +87,6 @@ fn now() -> i64 {
     SystemClock.now()
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name)
         .unwrap_or_else(|_| default.to_owned())
@@ -97,10 +94,6 @@ fn env_list(name: &str, default: &str) -> Vec<usize> {
         .filter_map(|s| s.trim().parse().ok())
         .filter(|n| *n > 0)
         .collect()
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 struct Settings {
@@ -600,42 +593,6 @@ impl Samples {
             self.percentile(100.0)
         )
     }
-}
-
-/// User + system CPU time of a process, in seconds (Linux `/proc`, 100 ticks a second).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU seconds the whole machine spent busy (not idle, not waiting for I/O), from `/proc/stat`.
-fn machine_busy_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return 0.0;
-    };
-    let Some(line) = stat.lines().next() else {
-        return 0.0;
-    };
-    let ticks: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let idle = ticks.get(3).unwrap_or(&0.0) + ticks.get(4).unwrap_or(&0.0);
-    (ticks.iter().sum::<f64>() - idle) / 100.0
 }
 
 /// The server's own request timing: `http_request_duration_seconds` sum and count per route.
