@@ -78,6 +78,17 @@ async fn text_at(browser: &reqwest::Client, url: &str) -> String {
     browser.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// The claims of the id token the approval `r` leads to: its code redeemed by `tpp`.
+async fn id_token_after(
+    server: &TestServer,
+    tpp: &Tpp,
+    r: &reqwest::Response,
+) -> serde_json::Map<String, Value> {
+    let params = callback(r);
+    let tokens = redeem(server, tpp, params["code"].as_str().unwrap()).await;
+    verify_server_jwt(server, tokens["id_token"].as_str().unwrap()).await
+}
+
 /// A code that is not `right`.
 fn wrong(right: &str) -> String {
     right
@@ -174,10 +185,8 @@ async fn a_consent_steps_the_login_up_to_an_sms_code_and_the_tokens_say_sca() {
         &[("decision", "approve"), ("account", &accounts[0])],
     )
     .await;
-    let params = callback(&r);
+    let id_token = id_token_after(&server, &tpp, &r).await;
     assert_eq!(consent_of(&server, "aac-sca").await.status, "Authorised");
-    let tokens = redeem(&server, &tpp, params["code"].as_str().unwrap()).await;
-    let id_token = verify_server_jwt(&server, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id_token["acr"], ACR_SCA);
     assert_eq!(id_token["amr"], json!(["pwd", "sms"]));
     assert_eq!(id_token["openbanking_intent_id"], "aac-sca");
@@ -238,10 +247,8 @@ async fn a_payment_needs_a_code_of_its_own_that_names_payee_and_amount() {
         ],
     )
     .await;
-    let params = callback(&r);
+    let id_token = id_token_after(&server, &tpp, &r).await;
     assert_eq!(consent_of(&server, "pay-1").await.status, "Authorised");
-    let tokens = redeem(&server, &tpp, params["code"].as_str().unwrap()).await;
-    let id_token = verify_server_jwt(&server, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id_token["acr"], ACR_SCA);
 }
 
@@ -272,9 +279,7 @@ async fn essential_sca_is_met_with_a_code_and_refused_without_a_second_factor() 
     assert_eq!(r.headers()["location"], "/authorize/resume");
     let page = text_at(&browser, &resume_url(&server)).await;
     let r = decide(&server, &browser, &page, &[("decision", "approve")]).await;
-    let params = callback(&r);
-    let tokens = redeem(&server, &tpp, params["code"].as_str().unwrap()).await;
-    let id_token = verify_server_jwt(&server, tokens["id_token"].as_str().unwrap()).await;
+    let id_token = id_token_after(&server, &tpp, &r).await;
     assert_eq!(id_token["acr"], ACR_SCA);
 
     // Without a phone there is no second factor: refused, and no message sent.
